@@ -1,0 +1,346 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { BundleWriter, type Entry } from '../bundle/index.js';
+import { safeFileName } from '../bundle/paths.js';
+import { EVENT_SCHEMA_VERSION } from '../model/columns.js';
+import { UsageError } from '../util/errors.js';
+import { Db } from '../util/duckdb.js';
+import { jsonFraming, readDocument, readLineBatches, splitJsonValues } from './framing.js';
+import { describeFsError, expandInputs, type InputFile, type SkippedInput } from './inputs.js';
+import {
+  emptyOutput,
+  mergeOutput,
+  processJsonLines,
+  processJsonText,
+  processTextLines,
+  quarantineBad,
+  quarantineText,
+  type BatchOutput,
+  type FileContext,
+} from './normalize.js';
+import type { SourceParser } from './source.js';
+import { PARSERS, parserByName } from './sources/index.js';
+import { EventStage, QuarantineStage } from './staging.js';
+
+export interface IngestOptions {
+  bundle: string;
+  inputs: readonly string[];
+  /** Force this source for every input instead of detecting it per file. */
+  source?: string;
+  stdin?: Readable;
+  onProgress?: (p: IngestProgress) => void;
+}
+
+export interface IngestProgress {
+  input: string;
+  fileIndex: number;
+  fileCount: number;
+  bytesRead: number;
+}
+
+export type FileStatus = 'ingested' | 'duplicate' | 'empty' | 'unrecognized';
+
+export interface FileSummary {
+  input: string;
+  status: FileStatus;
+  source: string | null;
+  raw: string | null;
+  sha256: string;
+  size: number;
+  accepted: number;
+  quarantined: number;
+  /** For duplicates: the raw file already holding these bytes. */
+  same_as?: string;
+}
+
+export interface SourceSummary {
+  source: string;
+  title: string;
+  files: number;
+  accepted: number;
+  quarantined: number;
+}
+
+export interface IngestSummary {
+  bundle: string;
+  run_id: string;
+  sources: SourceSummary[];
+  files: FileSummary[];
+  skipped: SkippedInput[];
+  /** Most frequent quarantine reasons, with counts. */
+  reasons: { reason: string; count: number }[];
+  written: string[];
+  accepted: number;
+  quarantined: number;
+}
+
+const UNKNOWN = 'unknown';
+
+interface SourceState {
+  parser: SourceParser | null;
+  files: number;
+  accepted: number;
+  events: EventStage | null;
+  quarantine: QuarantineStage | null;
+  raws: string[];
+}
+
+/**
+ * `custody ingest`: copies every input byte for byte into raw/, normalizes its records into
+ * events/<source>/part-NNNNNN.parquet, quarantines what cannot be parsed, and records all of it
+ * in the manifest in one commit. Ingesting the same bytes twice adds nothing.
+ */
+export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
+  const forced = opts.source ? parserByName(opts.source) : undefined;
+  if (opts.source && !forced) throw new UsageError(`unknown source ${JSON.stringify(opts.source)}`, `use one of: ${PARSERS.map((p) => p.name).join(', ')}`);
+  if (opts.inputs.length === 0) throw new UsageError('no inputs named', 'name files, directories, or - for standard input');
+
+  const { files, skipped } = await expandInputs(opts.inputs, opts.stdin);
+  const bundle = await BundleWriter.open(opts.bundle, { create: true, command: 'ingest' });
+  const states = new Map<string, SourceState>();
+  const fileSummaries: FileSummary[] = [];
+  const reasons = new Map<string, number>();
+  let db: Db | undefined;
+  try {
+    const stateFor = async (name: string, parser: SourceParser | null): Promise<SourceState> => {
+      let s = states.get(name);
+      if (!s) {
+        s = { parser, files: 0, accepted: 0, events: null, quarantine: null, raws: [] };
+        states.set(name, s);
+      }
+      return s;
+    };
+
+    for (const [index, input] of files.entries()) {
+      opts.onProgress?.({ input: input.display, fileIndex: index, fileCount: files.length, bytesRead: 0 });
+      const copied = await copyIn(bundle, input, index).catch((err: unknown) => {
+        skipped.push({ display: input.display, reason: describeFsError(err) });
+        return null;
+      });
+      if (!copied) continue;
+      const { tmp, sha256, size } = copied;
+      const dup = bundle.findBySha(sha256, 'raw');
+      if (dup) {
+        await rm(tmp, { force: true });
+        fileSummaries.push({ input: input.display, status: 'duplicate', source: dup.producer.source ?? null, raw: dup.path, sha256, size, accepted: 0, quarantined: 0, same_as: dup.path });
+        continue;
+      }
+
+      const sniffed = await sniff(tmp, forced);
+      const sourceName = sniffed.parser?.name ?? UNKNOWN;
+      const rawRel = `raw/${sourceName}/${sha256.slice(0, 12)}-${safeFileName(input.name)}`;
+      const rawEntry = await bundle.seal(tmp, rawRel, {
+        kind: 'raw',
+        rows: null,
+        schemaVersion: null,
+        timeRange: null,
+        producer: { source: sourceName, input: input.display },
+      }, { sha256, size });
+      const state = await stateFor(sourceName, sniffed.parser);
+      state.files++;
+      state.raws.push(rawRel);
+
+      const summary: FileSummary = { input: input.display, status: 'ingested', source: sourceName, raw: rawRel, sha256, size, accepted: 0, quarantined: 0 };
+      fileSummaries.push(summary);
+      if (sniffed.empty) {
+        summary.status = 'empty';
+        rawEntry.rows = 0;
+        continue;
+      }
+
+      const out = emptyOutput();
+      const sink = async (o: BatchOutput): Promise<void> => {
+        if (o.rows.length > 0) {
+          state.events ??= new EventStage(await bundle.tmpFor(`events/${sourceName}/staging.ndjson`));
+          state.events.add(o);
+        }
+        if (o.quarantine.length > 0) {
+          state.quarantine ??= new QuarantineStage(await bundle.tmpFor(`quarantine/${sourceName}/staging.ndjson`));
+          state.quarantine.add(o.quarantine);
+          for (const q of o.quarantine) reasons.set(reasonKey(q.reason), (reasons.get(reasonKey(q.reason)) ?? 0) + 1);
+        }
+        summary.accepted += o.accepted;
+        summary.quarantined += o.quarantine.length;
+        mergeOutput(out, { ...o, rows: [], quarantine: [] });
+      };
+
+      if (!sniffed.parser) {
+        summary.status = 'unrecognized';
+        const ctx: FileContext = { parser: PARSERS[0]!, rawPath: rawRel, input: input.display };
+        const q = quarantineText(ctx, null, `no parser recognizes this file (tried ${PARSERS.map((p) => p.name).join(', ')}); use --source to force one`, sniffed.head);
+        q.truncated = true;
+        await sink({ ...emptyOutput(), quarantine: [q] });
+      } else {
+        const ctx: FileContext = { parser: sniffed.parser, rawPath: rawRel, input: input.display };
+        const absRaw = bundle.abs(rawRel);
+        if (sniffed.parser.format === 'json' && sniffed.framing === 'document') {
+          const doc = sniffed.document ?? (await readDocument(absRaw));
+          const o = emptyOutput();
+          for (const b of doc.bad) o.quarantine.push(quarantineBad(ctx, b));
+          for (const seg of splitJsonValues(doc.text)) {
+            if (seg.error) o.quarantine.push(quarantineText(ctx, seg.line, seg.error, seg.text));
+            else processJsonText(o, ctx, seg.text, seg.line);
+          }
+          await sink(o);
+        } else {
+          const fn = sniffed.parser.format === 'json' ? processJsonLines : processTextLines;
+          for await (const batch of readLineBatches(absRaw)) {
+            await sink(fn(ctx, batch.firstLine, batch.texts, batch.bad));
+            opts.onProgress?.({ input: input.display, fileIndex: index, fileCount: files.length, bytesRead: batch.bytesRead });
+          }
+        }
+      }
+      rawEntry.rows = summary.accepted + summary.quarantined;
+    }
+
+    // Seal one events part and one quarantine file per source, then commit everything at once.
+    const written: string[] = [];
+    for (const [name, state] of states) {
+      if (state.events && state.events.rows > 0) {
+        db ??= await Db.open();
+        const rel = await bundle.nextNumbered(`events/${name}`, 'part-', '.parquet');
+        const part = await state.events.toParquet(db, await bundle.tmpFor(rel));
+        await bundle.seal(part.tmp, rel, {
+          kind: 'events',
+          rows: part.rows,
+          schemaVersion: EVENT_SCHEMA_VERSION,
+          timeRange: part.start && part.end ? { start: part.start, end: part.end } : null,
+          producer: { source: name, derived_from: state.raws },
+        });
+        state.accepted = part.rows;
+        written.push(rel);
+      }
+      if (state.quarantine && state.quarantine.rows > 0) {
+        state.quarantine.close();
+        const rel = await bundle.nextNumbered(`quarantine/${name}`, 'q-', '.ndjson');
+        await bundle.seal(state.quarantine.tmp, rel, {
+          kind: 'quarantine',
+          rows: state.quarantine.rows,
+          schemaVersion: 1,
+          timeRange: null,
+          producer: { source: name, derived_from: state.raws },
+        });
+        written.push(rel);
+      }
+    }
+    if (bundle.pendingCount > 0) await bundle.commit();
+
+    const sources: SourceSummary[] = [...states.entries()].map(([name, s]) => ({
+      source: name,
+      title: s.parser?.title ?? 'unrecognized',
+      files: s.files,
+      accepted: fileSummaries.filter((f) => f.source === name && f.status !== 'duplicate').reduce((a, f) => a + f.accepted, 0),
+      quarantined: s.quarantine?.rows ?? 0,
+    }));
+    return {
+      bundle: opts.bundle,
+      run_id: bundle.runId,
+      sources,
+      files: fileSummaries,
+      skipped,
+      reasons: [...reasons.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 10).map(([reason, count]) => ({ reason, count })),
+      written,
+      accepted: sources.reduce((a, s) => a + s.accepted, 0),
+      quarantined: sources.reduce((a, s) => a + s.quarantined, 0),
+    };
+  } catch (err) {
+    for (const s of states.values()) await s.events?.discard();
+    throw err;
+  } finally {
+    db?.close();
+    await bundle.close();
+  }
+}
+
+/** Reasons grouped without their variable detail (positions in JSON errors). */
+function reasonKey(reason: string): string {
+  return reason.replace(/ (at|in JSON at) position \d+.*$/, '').replace(/\(line \d+ column \d+\)/, '').slice(0, 120);
+}
+
+/** Streams an input into a temporary file inside the bundle, hashing as it goes. */
+async function copyIn(bundle: BundleWriter, input: InputFile, index: number): Promise<{ tmp: string; sha256: string; size: number }> {
+  const tmp = await bundle.tmpFor(`raw/incoming-${index}`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(input.open(), tap, createWriteStream(tmp, { mode: 0o444 }));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return { tmp, sha256: hash.digest('hex'), size };
+}
+
+interface Sniffed {
+  parser: SourceParser | null;
+  framing: 'lines' | 'document';
+  empty: boolean;
+  /** The first bytes as text, for the quarantine note of an unrecognized file. */
+  head: string;
+  document?: Awaited<ReturnType<typeof readDocument>>;
+}
+
+/** Looks at the start of a raw file to pick its parser (unless forced) and its JSON framing. */
+async function sniff(path: string, forced: SourceParser | undefined): Promise<Sniffed> {
+  let head: string[] = [];
+  let headBad = 0;
+  for await (const batch of readLineBatches(path, 256 * 1024)) {
+    head = batch.texts.slice(0, 50);
+    headBad = batch.bad.length;
+    break;
+  }
+  const nonEmpty = head.filter((l) => l.trim().length > 0);
+  const headText = head.join('\n').slice(0, 4096);
+  if (nonEmpty.length === 0 && headBad === 0) return { parser: forced ?? null, framing: 'lines', empty: true, head: headText };
+
+  const framing = jsonFraming(head);
+  let jsonSample: unknown;
+  let document: Sniffed['document'];
+  if (framing === 'lines') {
+    for (const l of nonEmpty) {
+      try {
+        jsonSample = JSON.parse(l);
+        break;
+      } catch {
+        // a bad first line: try the next one
+      }
+    }
+  } else if (/^\s*[[{]/.test(nonEmpty[0] ?? '')) {
+    // Values span lines (pretty-printed JSON, one {"Records":[...]} document). Text that does
+    // not start like JSON (Markdown, logs) is never scanned for embedded JSON.
+    document = await readDocument(path);
+    for (const seg of splitJsonValues(document.text)) {
+      if (seg.error) continue;
+      try {
+        jsonSample = JSON.parse(seg.text);
+        break;
+      } catch {
+        // keep looking
+      }
+    }
+  }
+  if (forced) return { parser: forced, framing, empty: false, head: headText, document };
+  for (const p of PARSERS) {
+    const sample = p.format === 'json' ? jsonSample : nonEmpty[0];
+    if (sample === undefined) continue;
+    try {
+      if (p.detect(sample)) return { parser: p, framing, empty: false, head: headText, document };
+    } catch {
+      // a detector must not throw; treat as no match
+    }
+  }
+  return { parser: null, framing, empty: false, head: headText, document };
+}
+
+export type { Entry };

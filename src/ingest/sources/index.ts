@@ -1,0 +1,12 @@
+import type { SourceParser } from '../source.js';
+import { cloudtrail } from './cloudtrail.js';
+import { k8sAudit } from './k8s-audit.js';
+
+/** Every source parser, in detection order (most specific first). */
+export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit];
+
+export function parserByName(name: string): SourceParser | undefined {
+  return PARSERS.find((p) => p.name === name);
+}
+
+export const SOURCE_CHOICES: readonly string[] = PARSERS.map((p) => p.name);

@@ -1,0 +1,4 @@
+export * from './columns.js';
+export * from './enums.js';
+export * from './event.js';
+export * from './time.js';

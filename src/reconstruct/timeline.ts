@@ -1,0 +1,230 @@
+import type { DuckDBValue } from '@duckdb/node-api';
+import { relative, sep } from 'node:path';
+import { COLUMNS } from '../model/columns.js';
+import { formatTimeNs } from '../model/time.js';
+import { Db } from '../util/duckdb.js';
+import { whereOf, type TimelineFilter } from './filter.js';
+import { DEFAULT_GRAPH_OPTIONS, IdentityGraph, type ChainElement, type GraphOptions, type Link, type RowFacts } from './graph.js';
+import { loadBundles, type LoadedBundle } from './load.js';
+import { readRawRecord } from './raw.js';
+
+/** One row of the linked timeline, as every output format and the UI receive it. */
+export interface TimelineRow {
+  [column: string]: unknown;
+  event_id: string;
+  time: string;
+  source: string;
+  source_ref: string;
+  category: string;
+  action: string;
+  outcome: string;
+  attrs: Record<string, unknown> | null;
+  links: Link[];
+  identity_chain: ChainElement[];
+  /** The bundle (as named on the command line) holding the row's raw source. */
+  bundle: string;
+}
+
+const TIME_COLUMNS = new Set<string>(COLUMNS.filter((c) => c.type === 'TIMESTAMP_NS').map((c) => c.name));
+
+const SELECT = [...COLUMNS.map((c) => (c.type === 'TIMESTAMP_NS' ? `epoch_ns(${c.name}) AS ${c.name}` : c.name)), 'filename'].join(', ');
+
+const ORDER = 'ORDER BY time, event_id';
+
+export interface TimelineOptions {
+  graph?: GraphOptions;
+}
+
+/**
+ * The case timeline over one or more bundles: DuckDB views over their Parquet files, the
+ * identity graph built from issuance rows, and paged, filtered, linked rows. Rows are never all
+ * held in memory: the UI pages, and printers iterate in batches.
+ */
+export class Timeline {
+  private constructor(
+    private readonly db: Db,
+    readonly bundles: LoadedBundle[],
+    readonly warnings: string[],
+    readonly graph: IdentityGraph,
+  ) {}
+
+  static async open(dirs: readonly string[], opts: TimelineOptions = {}): Promise<Timeline> {
+    const db = await Db.open();
+    try {
+      const { bundles, warnings } = await loadBundles(db, dirs);
+      const facts = await db.conn.runAndReadAll(
+        `SELECT ${SELECT} FROM events WHERE issued_credential_id IS NOT NULL OR issued_to IS NOT NULL`,
+      );
+      const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
+      const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
+      await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR)');
+      return new Timeline(db, bundles, warnings, graph);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Prepares a filter: resolves --actor/--workload through the identity graph into credential sets. */
+  async query(filter: TimelineFilter): Promise<TimelineQuery> {
+    await this.db.conn.run('DELETE FROM actor_credentials; DELETE FROM workload_credentials');
+    if (filter.actor) {
+      const needle = filter.actor.toLowerCase();
+      await this.fill('actor_credentials', this.graph.credentialsWhere((el) => el.id.toLowerCase().includes(needle)));
+    }
+    if (filter.workload) {
+      const w = filter.workload;
+      await this.fill('workload_credentials', this.graph.credentialsWhere((el) => workloadMatches(el, w)));
+    }
+    return new TimelineQuery(this, filter);
+  }
+
+  private async fill(table: 'actor_credentials' | 'workload_credentials', ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const appender = await this.db.conn.createAppender(table);
+    for (const id of ids) {
+      appender.appendVarchar(id);
+      appender.endRow();
+    }
+    appender.closeSync();
+  }
+
+  /** @internal */
+  async select(where: string, params: DuckDBValue[], tail: string): Promise<TimelineRow[]> {
+    const reader = await this.db.conn.runAndReadAll(`SELECT ${SELECT} FROM events ${where} ${tail}`, params);
+    return reader.getRowObjectsJS().map((r) => this.toRow(r));
+  }
+
+  /** @internal */
+  async *stream(where: string, params: DuckDBValue[], batch: number): AsyncGenerator<TimelineRow[]> {
+    const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}`, params);
+    let pending: TimelineRow[] = [];
+    for await (const rows of result.yieldRowObjectJs()) {
+      for (const r of rows) pending.push(this.toRow(r));
+      if (pending.length >= batch) {
+        yield pending;
+        pending = [];
+      }
+    }
+    if (pending.length > 0) yield pending;
+  }
+
+  /** @internal */
+  async scalar(sql: string, params: DuckDBValue[]): Promise<number> {
+    const reader = await this.db.conn.runAndReadAll(sql, params);
+    return Number(reader.getRows()[0]?.[0] ?? 0);
+  }
+
+  async byId(eventId: string): Promise<TimelineRow | undefined> {
+    return (await this.select('WHERE event_id = ?', [eventId], 'LIMIT 1'))[0];
+  }
+
+  /** The raw record behind a row, from the bundle's raw/ file, as text. */
+  async raw(row: TimelineRow): Promise<string> {
+    const b = this.bundles.find((x) => x.dir === row.bundle) ?? this.bundles[0]!;
+    return readRawRecord(b.abs, b.manifest, row.source_ref);
+  }
+
+  private toRow(r: Record<string, unknown>): TimelineRow {
+    const out: Record<string, unknown> = {};
+    for (const c of COLUMNS) {
+      const v = r[c.name];
+      if (v === null || v === undefined) out[c.name] = null;
+      else if (TIME_COLUMNS.has(c.name)) out[c.name] = formatTimeNs(v as bigint);
+      else if (c.name === 'attrs') out.attrs = parseAttrs(v as string);
+      else if (typeof v === 'bigint') out[c.name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+      else out[c.name] = v;
+    }
+    const facts = toFacts(r);
+    out.links = this.graph.links(facts);
+    out.identity_chain = this.graph.chain(facts);
+    out.bundle = this.bundleOf(r.filename as string);
+    return out as TimelineRow;
+  }
+
+  private bundleOf(file: string): string {
+    for (const b of this.bundles) {
+      const rel = relative(b.abs, file);
+      if (!rel.startsWith('..') && !rel.startsWith(sep)) return b.dir;
+    }
+    return this.bundles[0]?.dir ?? '';
+  }
+}
+
+export class TimelineQuery {
+  private readonly where;
+
+  constructor(
+    private readonly timeline: Timeline,
+    readonly filter: TimelineFilter,
+  ) {
+    this.where = whereOf(filter);
+  }
+
+  count(): Promise<number> {
+    return this.timeline.scalar(`SELECT count(*) FROM events ${this.where.sql}`, this.where.params);
+  }
+
+  /** Rows [offset, offset + limit) in time order. */
+  page(offset: number, limit: number): Promise<TimelineRow[]> {
+    return this.timeline.select(this.where.sql, this.where.params, `${ORDER} LIMIT ${Math.max(0, Math.floor(limit))} OFFSET ${Math.max(0, Math.floor(offset))}`);
+  }
+
+  /** Every row in time order, in batches. */
+  rows(batch = 2048): AsyncGenerator<TimelineRow[]> {
+    return this.timeline.stream(this.where.sql, this.where.params, batch);
+  }
+}
+
+function parseAttrs(text: string): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { _unparsed: text };
+  }
+}
+
+function s(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function toFacts(r: Record<string, unknown>): RowFacts {
+  let audiences: string[] | null = null;
+  if (typeof r.attrs === 'string' && r.attrs.includes('audiences')) {
+    const a = parseAttrs(r.attrs)?.audiences;
+    if (Array.isArray(a)) audiences = a.filter((x): x is string => typeof x === 'string');
+  }
+  return {
+    event_id: r.event_id as string,
+    time: (r.time as bigint | null) ?? 0n,
+    source: r.source as string,
+    action: (r.action as string) ?? '',
+    actor_id: s(r.actor_id),
+    actor_type: s(r.actor_type),
+    credential_id: s(r.credential_id),
+    session_issuer: s(r.session_issuer),
+    k8s_namespace: s(r.k8s_namespace),
+    k8s_pod: s(r.k8s_pod),
+    k8s_pod_uid: s(r.k8s_pod_uid),
+    k8s_service_account: s(r.k8s_service_account),
+    k8s_node: s(r.k8s_node),
+    issued_credential_id: s(r.issued_credential_id),
+    issued_credential_expires: (r.issued_credential_expires as bigint | null) ?? null,
+    issued_to: s(r.issued_to),
+    target: s(r.target),
+    audiences,
+  };
+}
+
+/** Whether a chain element is the workload the user named (pod, ns/pod, service account, SPIFFE id). */
+export function workloadMatches(el: ChainElement, w: string): boolean {
+  if (el.id === w) return true;
+  if (el.type === 'workload') return el.id.endsWith(`/${w}`);
+  if (el.type === 'service_account') return el.id === `system:serviceaccount:${w.replace('/', ':')}`;
+  return false;
+}
