@@ -1,0 +1,3 @@
+export * from './filter.js';
+export * from './graph.js';
+export * from './timeline.js';
