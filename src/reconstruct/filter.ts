@@ -59,13 +59,13 @@ export function whereOf(f: TimelineFilter): WhereClause {
     params.push(f.credential, f.credential);
   }
   if (f.actor) {
-    parts.push('(contains(lower(coalesce(actor_id, \'\')), lower(?)) OR contains(lower(coalesce(actor_name, \'\')), lower(?)) OR credential_id IN (SELECT id FROM actor_credentials))');
+    parts.push('(contains(lower(coalesce(actor_id, \'\')), lower(?)) OR contains(lower(coalesce(actor_name, \'\')), lower(?)) OR credential_id IN (SELECT id FROM actor_credentials) OR issued_credential_id IN (SELECT id FROM actor_credentials))');
     params.push(f.actor, f.actor);
   }
   if (f.workload) {
     parts.push(`(? IN (k8s_pod, k8s_namespace || '/' || k8s_pod, k8s_pod_uid, k8s_namespace || '/' || k8s_service_account,
       'system:serviceaccount:' || k8s_namespace || ':' || k8s_service_account, container_id, spiffe_id)
-      OR credential_id IN (SELECT id FROM workload_credentials))`);
+      OR credential_id IN (SELECT id FROM workload_credentials) OR issued_credential_id IN (SELECT id FROM workload_credentials))`);
     params.push(f.workload);
   }
   if (f.grep) {

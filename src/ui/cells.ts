@@ -6,6 +6,8 @@ export interface RowCells {
   time: string;
   source: string;
   outcome: string;
+  actor: string;
+  credential: string;
   who: string;
   action: string;
   target: string;
@@ -41,9 +43,11 @@ export function rowCells(row: TimelineRow): RowCells {
   const actor = typeof row.actor_id === 'string' ? shortId(row.actor_id) : '-';
   const cred = typeof row.credential_id === 'string' ? row.credential_id : '';
   return {
-    time: row.time.replace('T', ' ').replace(/Z$/, ''),
+    time: displayTime(row.time),
     source: row.source,
     outcome: row.outcome,
+    actor: escapeText(actor),
+    credential: escapeText(cred),
     who: escapeText(cred ? `${actor} → ${cred}` : actor),
     action: escapeText(row.action),
     target: escapeText(typeof row.target === 'string' ? row.target : ''),
@@ -56,4 +60,11 @@ export function fit(text: string, width: number): string {
   if (width <= 0) return '';
   if (text.length <= width) return text.padEnd(width);
   return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
+}
+
+/** ISO time as `YYYY-MM-DD HH:MM:SS.mmm` (UTC), always 23 characters. */
+export function displayTime(iso: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(iso);
+  if (!m) return iso;
+  return `${m[1]} ${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}`;
 }

@@ -3,7 +3,7 @@ import { COLUMNS } from '../model/columns.js';
 import type { TimelineQuery, TimelineRow } from '../reconstruct/index.js';
 import { escapeText, safeJsonStringify } from '../util/escape.js';
 import type { Out } from '../util/out.js';
-import { fit, rowCells } from './cells.js';
+import { fit, rowCells, type RowCells } from './cells.js';
 
 export type PrintFormat = 'table' | 'json' | 'ndjson' | 'csv';
 
@@ -15,11 +15,6 @@ export const OUTCOME_COLOR: Record<string, ChalkInstance> = {
   denied: chalk.red,
   unknown: chalk.gray,
 };
-
-/** The row as JSON output carries it: model columns, links, identity_chain, bundle. */
-function jsonRow(row: TimelineRow): Record<string, unknown> {
-  return row;
-}
 
 const CSV_COLUMNS = [...COLUMNS.map((c) => c.name), 'identity_chain', 'links', 'bundle'];
 
@@ -51,24 +46,29 @@ export async function printTimeline(out: Out, query: TimelineQuery, format: Prin
   const color = opts.color ?? false;
   if (format === 'json') await out.write('[');
   if (format === 'csv') await out.write(`${CSV_COLUMNS.join(',')}\n`);
-  const widths = tableWidths(out.columns);
-  if (format === 'table') await out.write(`${tableHeader(widths, color)}\n`);
   for await (const batch of query.rows()) {
     const parts: string[] = [];
+    if (format === 'table') {
+      const cells = batch.slice(0, Math.max(0, limit - n)).map(rowCells);
+      const w = tableWidths(out.isTTY ? out.columns : null, cells);
+      parts.push(`${tableLine(TABLE_TITLES, w, color, true)}\n`);
+      for (const c of cells) parts.push(`${tableLine(c, w, color)}\n`);
+      n += cells.length;
+      await out.write(parts.join(''));
+      if (n >= limit || out.closed) break;
+      continue;
+    }
     for (const row of batch) {
       if (n >= limit) break;
       switch (format) {
         case 'ndjson':
-          parts.push(`${safeJsonStringify(jsonRow(row))}\n`);
+          parts.push(`${safeJsonStringify(row)}\n`);
           break;
         case 'json':
-          parts.push(`${n === 0 ? '\n' : ',\n'}${safeJsonStringify(jsonRow(row))}`);
+          parts.push(`${n === 0 ? '\n' : ',\n'}${safeJsonStringify(row)}`);
           break;
         case 'csv':
           parts.push(`${CSV_COLUMNS.map((c) => csvCell(csvValue(row, c))).join(',')}\n`);
-          break;
-        case 'table':
-          parts.push(`${tableLine(row, widths, color)}\n`);
           break;
       }
       n++;
@@ -80,31 +80,31 @@ export async function printTimeline(out: Out, query: TimelineQuery, format: Prin
   return n;
 }
 
-interface Widths {
-  time: number;
-  source: number;
-  outcome: number;
-  who: number;
-  action: number;
-  target: number;
-  behind: number;
+const TABLE_COLUMNS = ['time', 'source', 'outcome', 'actor', 'credential', 'action', 'target', 'behind'] as const;
+type TableColumn = (typeof TABLE_COLUMNS)[number];
+const TABLE_TITLES: Record<TableColumn, string> = { time: 'TIME (UTC)', source: 'SOURCE', outcome: 'OUTCOME', actor: 'ACTOR', credential: 'CREDENTIAL', action: 'ACTION', target: 'TARGET', behind: 'BEHIND' };
+/** Share of the flexible width each column gets on a terminal. */
+const FLEX: Partial<Record<TableColumn, number>> = { actor: 0.22, credential: 0.16, action: 0.16, target: 0.24, behind: 0.22 };
+
+type Widths = Record<TableColumn, number>;
+
+/** On a terminal, columns fit its width; into a pipe or file, nothing is cut (widths from the rows). */
+function tableWidths(columns: number | null, cells: RowCells[]): Widths {
+  const natural = Object.fromEntries(TABLE_COLUMNS.map((c) => [c, Math.max(TABLE_TITLES[c].length, ...cells.map((x) => x[c].length))])) as Widths;
+  if (columns === null) return natural;
+  const fixed = natural.time + natural.source + 7 + TABLE_COLUMNS.length - 1;
+  const rest = Math.max(40, columns - fixed);
+  const w = { ...natural, outcome: 7 };
+  for (const [c, share] of Object.entries(FLEX) as [TableColumn, number][]) w[c] = Math.min(natural[c], Math.max(6, Math.floor(rest * share)));
+  return w;
 }
 
-function tableWidths(columns: number): Widths {
-  const fixed = { time: 23, source: 10, outcome: 7 };
-  const rest = Math.max(40, columns - fixed.time - fixed.source - fixed.outcome - 6);
-  return { ...fixed, who: Math.floor(rest * 0.3), action: Math.floor(rest * 0.2), target: Math.floor(rest * 0.28), behind: rest - Math.floor(rest * 0.3) - Math.floor(rest * 0.2) - Math.floor(rest * 0.28) };
-}
-
-function tableHeader(w: Widths, color: boolean): string {
-  const h = [fit('TIME (UTC)', w.time), fit('SOURCE', w.source), fit('OUTCOME', w.outcome), fit('ACTOR → CREDENTIAL', w.who), fit('ACTION', w.action), fit('TARGET', w.target), fit('BEHIND', w.behind)].join(' ').trimEnd();
-  return color ? chalk.bold(h) : h;
-}
-
-function tableLine(row: TimelineRow, w: Widths, color: boolean): string {
-  const c = rowCells(row);
-  const outcome = fit(c.outcome, w.outcome);
-  return [fit(c.time, w.time), fit(c.source, w.source), color ? (OUTCOME_COLOR[c.outcome] ?? chalk.white)(outcome) : outcome, fit(c.who, w.who), fit(c.action, w.action), fit(c.target, w.target), fit(c.behind, w.behind)]
+function tableLine(c: Record<TableColumn, string>, w: Widths, color: boolean, header = false): string {
+  return TABLE_COLUMNS.map((col) => {
+    const text = fit(c[col], w[col]);
+    if (header) return color ? chalk.bold(text) : text;
+    return color && col === 'outcome' ? (OUTCOME_COLOR[c.outcome] ?? chalk.white)(text) : text;
+  })
     .join(' ')
     .trimEnd();
 }

@@ -50,7 +50,7 @@ function credentialType(id: string): string {
 
 function outcomeOf(code: number | undefined, decision: string | undefined): Outcome {
   if (code !== undefined) {
-    if (code >= 200 && code < 400) return 'success';
+    if (code >= 100 && code < 400) return 'success'; // 101: exec/attach upgraded
     if (code === 403) return 'denied';
     return 'failure';
   }
@@ -131,11 +131,12 @@ export const k8sAudit: SourceParser = {
       category = 'credential';
       const issuedId = str(annotations?.[ANNOTATION_ISSUED_CREDENTIAL]);
       const expires = str(at(rec, 'responseObject', 'status', 'expirationTimestamp'));
+      const seconds = num(at(rec, 'requestObject', 'spec', 'expirationSeconds'));
       issued = {
         issued_to: namespace && name ? `system:serviceaccount:${namespace}:${name}` : null,
         issued_credential_id: issuedId ?? null,
         issued_credential_type: 'k8s_token',
-        issued_credential_expires: expires ? parseTimeNs(expires) : null,
+        issued_credential_expires: expires ? parseTimeNs(expires) : seconds !== undefined ? time + BigInt(Math.round(seconds)) * 1_000_000_000n : null,
       };
       // A token request is about the workload it is bound to, not the kubelet asking for it.
       if (!sa) {
