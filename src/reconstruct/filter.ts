@@ -43,11 +43,11 @@ export function whereOf(f: TimelineFilter): WhereClause {
   const parts: string[] = [];
   const params: DuckDBValue[] = [];
   if (f.since !== undefined) {
-    parts.push('time >= make_timestamp_ns(?)');
+    parts.push('time >= make_timestamp_ns(CAST(? AS BIGINT))');
     params.push(f.since);
   }
   if (f.until !== undefined) {
-    parts.push('time <= make_timestamp_ns(?)');
+    parts.push('time <= make_timestamp_ns(CAST(? AS BIGINT))');
     params.push(f.until);
   }
   if (f.sources && f.sources.length > 0) {

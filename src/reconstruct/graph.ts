@@ -112,7 +112,11 @@ export class IdentityGraph {
     const rows = this.byCredential.get(credential);
     if (!rows) return undefined;
     let best: RowFacts | undefined;
-    for (const r of rows) if (r.time <= at + this.opts.cloudSkewNs) best = r;
+    for (const r of rows) {
+      if (r.time > at + this.opts.cloudSkewNs) break;
+      // The same issuance is often logged twice (caller's and role owner's account); prefer the record that names the caller.
+      if (!best || r.time > best.time + this.opts.cloudSkewNs || (best.actor_type === 'unknown' && r.actor_type !== 'unknown') || !best.actor_id) best = r;
+    }
     return best ?? rows[0];
   }
 
