@@ -284,6 +284,20 @@ export type WireEvent =
   | CredEvent
   | SignalEvent;
 
+/** The decoded type of each kind. */
+export interface EventByKind {
+  exec: ExecEvent;
+  fork: ForkEvent;
+  exit: ExitEvent;
+  connect: SockEvent;
+  accept: SockEvent;
+  tcp_state: TcpStateEvent;
+  tcp_reset: TcpResetEvent;
+  open: OpenEvent;
+  cred: CredEvent;
+  signal: SignalEvent;
+}
+
 export class WireDecodeError extends Error {
   constructor(
     message: string,
