@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* uid/gid/capability changes: set*id and capset, credentials before and after. */
+/* uid/gid/capability changes: set*id, setgroups and capset, credentials before and after. */
 #ifndef CUSTODY_CRED_BPF_H
 #define CUSTODY_CRED_BPF_H
 
@@ -46,6 +46,8 @@ static __always_inline __u32 cred_op(long nr)
 		return CUSTODY_CRED_SETFSUID;
 	case NR_setfsgid:
 		return CUSTODY_CRED_SETFSGID;
+	case NR_setgroups:
+		return CUSTODY_CRED_SETGROUPS;
 	default:
 		return CUSTODY_CRED_CAPSET;
 	}
@@ -58,6 +60,9 @@ static __always_inline void cred_enter(struct pt_regs *regs, long nr, struct pen
 	c->op = cred_op(nr);
 	if (c->op == CUSTODY_CRED_CAPSET) {
 		c->arg[0] = c->arg[1] = c->arg[2] = 0;
+	} else if (c->op == CUSTODY_CRED_SETGROUPS) {
+		c->arg[0] = BPF_CORE_READ(regs, di);
+		c->arg[1] = c->arg[2] = 0;
 	} else {
 		c->arg[0] = BPF_CORE_READ(regs, di);
 		c->arg[1] = BPF_CORE_READ(regs, si);

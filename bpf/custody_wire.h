@@ -170,6 +170,7 @@ struct custody_open {
 #define CUSTODY_CRED_SETFSUID 7
 #define CUSTODY_CRED_SETFSGID 8
 #define CUSTODY_CRED_CAPSET 9
+#define CUSTODY_CRED_SETGROUPS 10
 
 struct custody_ids {
 	__u32 uid, euid, suid, fsuid;
@@ -186,7 +187,8 @@ struct custody_cred {
 	struct custody_hdr hdr;
 	__u32 op;      /* CUSTODY_CRED_* */
 	__s32 ret;     /* 0 or -errno (setfsuid/setfsgid: the previous fs id) */
-	__u32 arg[3];  /* id arguments in call order (0xffffffff = unchanged); 0 for capset */
+	__u32 arg[3];  /* id arguments in call order (0xffffffff = unchanged); capset: 0;
+			* setgroups: arg[0] = number of groups */
 	__u32 _pad0;
 	struct custody_ids old_ids;
 	struct custody_ids new_ids;
@@ -198,7 +200,7 @@ struct custody_cred {
 struct custody_signal {
 	struct custody_hdr hdr;
 	__u32 sig;
-	__s32 si_code;  /* SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, ...; 0x7fffffff when no siginfo */
+	__s32 si_code;  /* SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, CLD_EXITED 1 (SIGCHLD), ... */
 	__u32 target_tgid;
 	__u32 target_tid;
 	__u64 target_start_ns;

@@ -17,6 +17,7 @@
 #define NR_setgid 106
 #define NR_setreuid 113
 #define NR_setregid 114
+#define NR_setgroups 116
 #define NR_setresuid 117
 #define NR_setresgid 119
 #define NR_setfsuid 122
@@ -101,6 +102,7 @@ static __always_inline __u32 syscall_kind(long nr)
 	case NR_setgid:
 	case NR_setreuid:
 	case NR_setregid:
+	case NR_setgroups:
 	case NR_setresuid:
 	case NR_setresgid:
 	case NR_setfsuid:

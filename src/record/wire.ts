@@ -129,7 +129,7 @@ export type TcpState = (typeof TCP_STATES)[number];
 
 export const CRED_OPS = [
   'unknown', 'setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setfsuid', 'setfsgid',
-  'capset',
+  'capset', 'setgroups',
 ] as const;
 export type CredOp = (typeof CRED_OPS)[number];
 
@@ -253,7 +253,7 @@ export interface CredEvent extends EventBase {
   kind: 'cred';
   op: CredOp;
   ret: number;
-  /** id arguments in call order; 4294967295 (-1) means "unchanged" */
+  /** id arguments in call order; 4294967295 (-1) means "unchanged"; setgroups: [count, 0, 0] */
   args: [number, number, number];
   oldIds: Ids;
   newIds: Ids;

@@ -223,6 +223,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('kernel recorder (root, rea
       expect(['setuid', 'setreuid', 'setresuid']).toContain(setuid!.op);
       expect(setuid).toMatchObject({ ret: 0, oldIds: { uid: 0 }, newIds: { uid: 65534 } });
       expect(creds.find((e) => e.newIds.gid === 65534 && e.ret === 0)).toBeDefined();
+      expect(creds.find((e) => e.op === 'setgroups')).toMatchObject({ ret: 0, args: [0, 0, 0] });
 
       // kill -USR1 from the shell to its background child, which dies of it
       const usr1 = ofKind(events, 'signal').find((s) => s.sig === 10 && s.tgid === shPid);
