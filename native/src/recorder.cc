@@ -486,6 +486,20 @@ void Recorder::OnTsfnFinalize(Napi::Env env, void*, Recorder* self) {
   self->Unref();
 }
 
+// Main thread. An error from the poll thread or from onBatch goes to onError
+// when given, else it is raised as an uncaught exception (never swallowed).
+void Recorder::ReportError(Napi::Env env, Napi::Value err) {
+  if (!on_error_.IsEmpty()) {
+    try {
+      on_error_.Call({err});
+      return;
+    } catch (const Napi::Error& e) {
+      err = e.Value();
+    }
+  }
+  napi_fatal_exception(env, err);
+}
+
 // Main thread, for each batch the poll thread queued.
 void Recorder::CallJs(Napi::Env env, Napi::Function on_batch, Recorder* self, Batch* batch) {
   self->in_flight_.fetch_sub(1);
@@ -496,16 +510,17 @@ void Recorder::CallJs(Napi::Env env, Napi::Function on_batch, Recorder* self, Ba
   if (!batch->error.empty()) {
     Napi::Error err = ErrorWithCode(env, batch->error, "EPOLL");
     delete batch;
-    if (!self->on_error_.IsEmpty())
-      self->on_error_.Call({err.Value()});
-    else
-      throw err;
+    self->ReportError(env, err.Value());
     return;
   }
   // Zero copy: the Buffer owns the batch and frees it when collected.
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
       env, batch->bytes.data(), batch->bytes.size(), [](Napi::Env, uint8_t*, Batch* b) { delete b; }, batch);
-  on_batch.Call({buf});
+  try {
+    on_batch.Call({buf});
+  } catch (const Napi::Error& e) {
+    self->ReportError(env, e.Value());
+  }
 }
 
 // Poll thread.

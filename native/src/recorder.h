@@ -40,6 +40,7 @@ class Recorder : public Napi::ObjectWrap<Recorder> {
   static void CallJs(Napi::Env env, Napi::Function on_batch, Recorder* self, Batch* batch);
   static void OnTsfnFinalize(Napi::Env env, void* unused, Recorder* self);
   static void EnvCleanup(void* self);
+  void ReportError(Napi::Env env, Napi::Value err);
   using Tsfn = Napi::TypedThreadSafeFunction<Recorder, Batch, CallJs>;
 
   Napi::Value Start(const Napi::CallbackInfo& info);

@@ -361,6 +361,27 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('kernel recorder (root, rea
   );
 
   it(
+    'hands an exception thrown by onBatch to onError',
+    async () => {
+      const errors: Error[] = [];
+      const rec = new KernelRecorder({
+        kinds: ['exec'],
+        onBatch: () => {
+          throw new Error('consumer failed');
+        },
+        onError: (err) => errors.push(err),
+      });
+      rec.start();
+      const child = spawn('/bin/true');
+      await once(child, 'exit');
+      await rec.stop();
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors[0]!.message).toBe('consumer failed');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'lets the Node process exit after stop(), and keeps it alive while recording',
     async () => {
       const script = join(dir, 'exit-after-stop.mjs');
