@@ -198,20 +198,6 @@ static __always_inline bool rate_pass(__u32 kind, __u64 now)
 	return true;
 }
 
-/* The decision before reserve for events about the current task. */
-static __always_inline bool admit(__u32 kind, __u32 tgid, __u64 now)
-{
-	if (!scope_pass(tgid)) {
-		COUNT(kind, filtered);
-		return false;
-	}
-	if (!rate_pass(kind, now)) {
-		COUNT(kind, rate_limited);
-		return false;
-	}
-	return true;
-}
-
 /* ---- emit ---- */
 
 static __always_inline void *reserve(__u32 kind, __u32 size)
@@ -221,6 +207,27 @@ static __always_inline void *reserve(__u32 kind, __u32 size)
 	if (!e)
 		COUNT(kind, ring_full);
 	return e;
+}
+
+/* For events whose scope was decided earlier (at sys_enter, or by a socket's
+ * owner): the rate limit, then the reservation. */
+static __always_inline void *rate_reserve(__u32 kind, __u32 size, __u64 now)
+{
+	if (!rate_pass(kind, now)) {
+		COUNT(kind, rate_limited);
+		return NULL;
+	}
+	return reserve(kind, size);
+}
+
+/* The whole decision for an event about the current task: scope, rate, reserve. */
+static __always_inline void *admit_reserve(__u32 kind, __u32 tgid, __u32 size, __u64 now)
+{
+	if (!scope_pass(tgid)) {
+		COUNT(kind, filtered);
+		return NULL;
+	}
+	return rate_reserve(kind, size, now);
 }
 
 static __always_inline void submit(__u32 kind, void *e)

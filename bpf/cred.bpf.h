@@ -76,11 +76,7 @@ static __always_inline void cred_exit(struct pending *p, long ret, __u64 now)
 	struct pending_cred *c = &p->cred;
 	struct custody_cred *e;
 
-	if (!rate_pass(CUSTODY_EV_CRED, now)) {
-		COUNT(CUSTODY_EV_CRED, rate_limited);
-		return;
-	}
-	e = reserve(CUSTODY_EV_CRED, sizeof(*e));
+	e = rate_reserve(CUSTODY_EV_CRED, sizeof(*e), now);
 	if (!e)
 		return;
 	fill_hdr(&e->hdr, CUSTODY_EV_CRED, sizeof(*e), now);

@@ -68,11 +68,7 @@ static __always_inline void open_exit(struct pending *p, long ret, __u64 now)
 	struct custody_open *e;
 	__u32 len = o->path_len;
 
-	if (!rate_pass(CUSTODY_EV_OPEN, now)) {
-		COUNT(CUSTODY_EV_OPEN, rate_limited);
-		return;
-	}
-	e = reserve(CUSTODY_EV_OPEN, sizeof(*e));
+	e = rate_reserve(CUSTODY_EV_OPEN, sizeof(*e), now);
 	if (!e)
 		return;
 	if (len > CUSTODY_PATH_LEN - 1)

@@ -125,11 +125,7 @@ static __always_inline void connect_exit(struct pending *p, long ret, __u64 now)
 	struct sock *sk;
 	__u32 size;
 
-	if (!rate_pass(CUSTODY_EV_CONNECT, now)) {
-		COUNT(CUSTODY_EV_CONNECT, rate_limited);
-		return;
-	}
-	e = reserve(CUSTODY_EV_CONNECT, sizeof(*e));
+	e = rate_reserve(CUSTODY_EV_CONNECT, sizeof(*e), now);
 	if (!e)
 		return;
 	size = c->family == AF_UNIX ? offsetof(struct custody_sock, path) + ROUND8(c->path_len)
@@ -177,11 +173,7 @@ static __always_inline void accept_exit(struct pending *p, long ret, __u64 now)
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (!connect_family_wanted(family))
 		return;
-	if (!rate_pass(CUSTODY_EV_ACCEPT, now)) {
-		COUNT(CUSTODY_EV_ACCEPT, rate_limited);
-		return;
-	}
-	e = reserve(CUSTODY_EV_ACCEPT, sizeof(*e));
+	e = rate_reserve(CUSTODY_EV_ACCEPT, sizeof(*e), now);
 	if (!e)
 		return;
 	fill_hdr(&e->hdr, CUSTODY_EV_ACCEPT, offsetof(struct custody_sock, path), now);
@@ -260,11 +252,7 @@ static __always_inline void tcp_emit(__u32 kind, const struct sock *sk, const st
 		bpf_map_delete_elem(&sk_owner, &key);
 	if (!KIND_ON(kind))
 		return;
-	if (!rate_pass(kind, now)) {
-		COUNT(kind, rate_limited);
-		return;
-	}
-	e = reserve(kind, sizeof(*e));
+	e = rate_reserve(kind, sizeof(*e), now);
 	if (!e)
 		return;
 	e->hdr.kind = kind;

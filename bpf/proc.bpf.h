@@ -17,9 +17,9 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	__u64 uid_gid, args_len;
 	long n;
 
-	if (!KIND_ON(CUSTODY_EV_EXEC) || !admit(CUSTODY_EV_EXEC, tgid, now))
+	if (!KIND_ON(CUSTODY_EV_EXEC))
 		return 0;
-	e = reserve(CUSTODY_EV_EXEC, sizeof(*e));
+	e = admit_reserve(CUSTODY_EV_EXEC, tgid, sizeof(*e), now);
 	if (!e)
 		return 0;
 	fill_hdr(&e->hdr, CUSTODY_EV_EXEC, sizeof(*e), now);
@@ -78,9 +78,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!KIND_ON(CUSTODY_EV_FORK))
 		return 0;
 	now = bpf_ktime_get_boot_ns();
-	if (!admit(CUSTODY_EV_FORK, parent_tgid, now))
-		return 0;
-	e = reserve(CUSTODY_EV_FORK, sizeof(*e));
+	e = admit_reserve(CUSTODY_EV_FORK, parent_tgid, sizeof(*e), now);
 	if (!e)
 		return 0;
 	fill_hdr(&e->hdr, CUSTODY_EV_FORK, sizeof(*e), now);
@@ -113,18 +111,16 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 
 	if (KIND_ON(CUSTODY_EV_EXIT)) {
 		now = bpf_ktime_get_boot_ns();
-		if (admit(CUSTODY_EV_EXIT, tgid, now)) {
-			e = reserve(CUSTODY_EV_EXIT, sizeof(*e));
-			if (e) {
-				fill_hdr(&e->hdr, CUSTODY_EV_EXIT, sizeof(*e), now);
-				/* What wait(2) will report for the process. */
-				if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-					e->status = BPF_CORE_READ(sig, group_exit_code);
-				else
-					e->status = BPF_CORE_READ(task, exit_code);
-				e->leader = tid == tgid;
-				submit(CUSTODY_EV_EXIT, e);
-			}
+		e = admit_reserve(CUSTODY_EV_EXIT, tgid, sizeof(*e), now);
+		if (e) {
+			fill_hdr(&e->hdr, CUSTODY_EV_EXIT, sizeof(*e), now);
+			/* What wait(2) will report for the process. */
+			if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+				e->status = BPF_CORE_READ(sig, group_exit_code);
+			else
+				e->status = BPF_CORE_READ(task, exit_code);
+			e->leader = tid == tgid;
+			submit(CUSTODY_EV_EXIT, e);
 		}
 	}
 

@@ -24,11 +24,7 @@ int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struc
 		COUNT(CUSTODY_EV_SIGNAL, filtered);
 		return 0;
 	}
-	if (!rate_pass(CUSTODY_EV_SIGNAL, now)) {
-		COUNT(CUSTODY_EV_SIGNAL, rate_limited);
-		return 0;
-	}
-	e = reserve(CUSTODY_EV_SIGNAL, sizeof(*e));
+	e = rate_reserve(CUSTODY_EV_SIGNAL, sizeof(*e), now);
 	if (!e)
 		return 0;
 	fill_hdr(&e->hdr, CUSTODY_EV_SIGNAL, sizeof(*e), now);
