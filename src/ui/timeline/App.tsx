@@ -1,11 +1,11 @@
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
-import { useEffect, useMemo, useReducer, useState } from 'react';
+import { Box, Text, useApp, useInput, useStdout, type Key } from 'ink';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { TimelineRow } from '../../reconstruct/index.js';
 import { fit, rowCells } from '../cells.js';
 import { detailLines, type Line } from './detail.js';
-import { commandFor, KEY_HELP } from './keymap.js';
+import { commandFor, KEY_HELP, splitKeys } from './keymap.js';
 import type { TimelineSource } from './source.js';
-import { initialState, reduce } from './state.js';
+import { initialState, reduce, type Action } from './state.js';
 import { useRows } from './useRows.js';
 
 const OUTCOME_COLOR: Record<string, string> = { success: 'green', allowed: 'cyan', failure: 'yellow', denied: 'red', unknown: 'gray' };
@@ -25,12 +25,19 @@ export function TimelineApp(props: AppProps) {
   const columns = props.columns ?? stdout.columns ?? 100;
   const termRows = props.rows ?? stdout.rows ?? 30;
   const [source, setSource] = useState(props.source);
-  const [state, dispatch] = useReducer(reduce, initialState(termRows - CHROME, props.source.grep));
+  // Keys are applied to the latest state synchronously (a ref), so keystrokes that arrive in one
+  // tick (a paste, a fast typist) each see the state the previous one left.
+  const [state, setState] = useState(() => initialState(termRows - CHROME, props.source.grep));
+  const live = useRef(state);
+  const dispatch = useCallback((a: Action) => {
+    live.current = reduce(live.current, a);
+    setState(live.current);
+  }, []);
   const [counting, setCounting] = useState(true);
   const [error, setError] = useState<string>();
   const { exit } = useApp();
 
-  useEffect(() => dispatch({ type: 'resize', height: termRows - CHROME }), [termRows]);
+  useEffect(() => dispatch({ type: 'resize', height: termRows - CHROME }), [termRows, dispatch]);
 
   useEffect(() => {
     let live = true;
@@ -46,7 +53,7 @@ export function TimelineApp(props: AppProps) {
     return () => {
       live = false;
     };
-  }, [source]);
+  }, [source, dispatch]);
 
   const { rows, error: rowError } = useRows(source, state.top, state.height, state.total);
   const selected = rows[state.cursor - state.top];
@@ -54,26 +61,36 @@ export function TimelineApp(props: AppProps) {
   const detailId = state.view === 'detail' ? state.detail[state.detail.length - 1] : undefined;
   const detailRow = useDetailRow(source, detailId, selected);
 
-  useInput((input, key) => {
-    if (state.view === 'filter') {
+  const rowsRef = useRef({ rows, top: state.top });
+  rowsRef.current = { rows, top: state.top };
+  const detailRef = useRef(detailRow.current);
+  detailRef.current = detailRow.current;
+
+  const onKey = (input: string, key: Key): void => {
+    const cur = live.current;
+    if (cur.view === 'filter') {
       if (key.escape) dispatch({ type: 'back' });
       else if (key.return) {
         dispatch({ type: 'filter-done' });
-        source.withGrep(state.filterText.trim()).then(setSource, (err: unknown) => setError((err as Error).message));
-      } else if (key.backspace || key.delete) dispatch({ type: 'filter-edit', text: state.filterText.slice(0, -1) });
-      else if (input && !key.ctrl && !key.meta) dispatch({ type: 'filter-edit', text: state.filterText + input });
+        source.withGrep(cur.filterText.trim()).then(setSource, (err: unknown) => setError((err as Error).message));
+      } else if (key.backspace || key.delete) dispatch({ type: 'filter-edit', text: cur.filterText.slice(0, -1) });
+      else if (input && !key.ctrl && !key.meta) dispatch({ type: 'filter-edit', text: cur.filterText + input });
       return;
     }
-    const cmd = commandFor(state.view, input, key);
+    const cmd = commandFor(cur.view, input, key);
     if (!cmd) return;
     if (cmd.type === 'quit') exit();
     else if (cmd.type === 'select') {
-      if (selected) dispatch({ type: 'open', eventId: selected.event_id });
+      const row = rowsRef.current.rows[cur.cursor - rowsRef.current.top];
+      if (row) dispatch({ type: 'open', eventId: row.event_id });
     } else if (cmd.type === 'link') {
-      const shown = detailRow.current;
-      const link = shown?.links[cmd.index];
+      const link = detailRef.current?.links[cmd.index];
       if (link) dispatch({ type: 'open', eventId: link.event_id });
     } else dispatch(cmd);
+  };
+  // Keystrokes that arrive together (typed fast, pasted, or sent by a script) come as one string.
+  useInput((input, key) => {
+    for (const [i, k] of splitKeys(input, key)) onKey(i, k);
   });
 
   const width = Math.max(40, columns);

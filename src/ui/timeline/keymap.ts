@@ -33,3 +33,10 @@ export function commandFor(view: View, input: string, key: Key): KeyCommand {
   if (view === 'detail' && /^[1-9]$/.test(input)) return { type: 'link', index: Number(input) - 1 };
   return null;
 }
+
+/** Splits a multi-character input (several keystrokes in one read) into single keystrokes. */
+export function splitKeys(input: string, key: Key): [string, Key][] {
+  if (input.length <= 1 || key.ctrl || key.meta || key.escape) return [[input, key]];
+  const plain: Key = { ...key, return: false, tab: false, backspace: false };
+  return [...input].map((ch): [string, Key] => (ch === '\r' || ch === '\n' ? ['', { ...plain, return: true }] : ch === '\t' ? ['', { ...plain, tab: true }] : [ch, plain]));
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Quick start 1: set up, then show custody's main job on the bundled demo. Writes the demo's
+# raw logs in the vendors' shapes (fixtures/demo/make-logs.mjs), ingests them into
+# demo/bundle, verifies it, and opens the timeline (interactive on a terminal; a table otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+rm -rf demo
+node fixtures/demo/make-logs.mjs demo/logs
+./bin/run.js ingest demo/bundle demo/logs
+./bin/run.js verify demo/bundle
+if [ -t 0 ] && [ -t 1 ]; then
+  echo
+  echo "Opening the timeline: ↑/↓ to move, Enter for a row's links and raw record, / to filter, ? for help, q to quit."
+  echo "Try the row 's3:GetObject s3://prod-secrets/db.env' from 203.0.113.66."
+  sleep 1
+  exec ./bin/run.js reconstruct demo/bundle
+fi
+exec ./bin/run.js reconstruct demo/bundle --format table
