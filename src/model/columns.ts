@@ -23,7 +23,7 @@ export const COLUMNS = [
   { name: 'source_ref', type: 'VARCHAR', group: 'row', description: 'Where the raw record is: <bundle path>:<line>[#<json pointer>] or <segment>:<row>.' },
   { name: 'host', type: 'VARCHAR', group: 'row', description: 'Host, cluster or account the record was produced on, where known.' },
   // what
-  { name: 'category', type: 'VARCHAR', group: 'what', description: 'process, network, file, auth, credential, api, policy or enforcement.' },
+  { name: 'category', type: 'VARCHAR', group: 'what', description: 'process, network, file, auth, credential, api, policy, enforcement, or gap (recorder drops).' },
   { name: 'action', type: 'VARCHAR', group: 'what', description: 'What was attempted, e.g. s3:GetObject, create serviceaccounts/token, exec.' },
   { name: 'outcome', type: 'VARCHAR', group: 'what', description: 'success, failure, denied, allowed or unknown.' },
   { name: 'target', type: 'VARCHAR', group: 'what', description: 'What the action was on (object URI, resource path, address, file).' },

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /** What kind of action a row describes (DESIGN.md, "Normalized event model"). */
 export const categorySchema = z
-  .enum(['process', 'network', 'file', 'auth', 'credential', 'api', 'policy', 'enforcement'])
-  .describe('Kind of action the row describes.');
+  .enum(['process', 'network', 'file', 'auth', 'credential', 'api', 'policy', 'enforcement', 'gap'])
+  .describe('Kind of action the row describes; gap: a window where the recorder lost events (never silent).');
 export type Category = z.infer<typeof categorySchema>;
 
 /** How the action ended, as the source reports it. */
