@@ -13,6 +13,8 @@ export interface TimelineFilter {
   /** Pod (name, ns/name or uid), service account (ns/sa or system:serviceaccount:ns:sa), container id or SPIFFE id. */
   workload?: string;
   sources?: string[];
+  /** Only these categories (process, network, file, ..., gap). */
+  categories?: string[];
   /** Case-insensitive substring over the row's text columns. */
   grep?: string;
 }
@@ -53,6 +55,10 @@ export function whereOf(f: TimelineFilter): WhereClause {
   if (f.sources && f.sources.length > 0) {
     parts.push(`source IN (${f.sources.map(() => '?').join(', ')})`);
     params.push(...f.sources);
+  }
+  if (f.categories && f.categories.length > 0) {
+    parts.push(`category IN (${f.categories.map(() => '?').join(', ')})`);
+    params.push(...f.categories);
   }
   if (f.credential) {
     parts.push('(credential_id = ? OR issued_credential_id = ?)');

@@ -1,0 +1,364 @@
+import { parseTimeNs, formatTimeNs } from '../model/time.js';
+import type { ChainElement, TimelineFilter, TimelineRow } from '../reconstruct/index.js';
+import type { Timeline } from '../reconstruct/timeline.js';
+import { globMatcher } from './glob.js';
+import { destinationMatches, hostOfTarget, ipFamily, NetSet, normalizeIp, type FlowFacts } from './net.js';
+import type { RelatedRow, RuleResult, Violation } from './report.js';
+import type { Rule, RuleOf, Scope } from './rules.js';
+
+/**
+ * Evaluates policy rules over a linked timeline. DuckDB narrows each rule to its rows (time
+ * window, workload through the identity graph, categories, sources: bound parameters); the
+ * rule's own test runs on each linked row (addresses, chains, links). Rows arrive in time
+ * order (time, event_id), so violations come out in a deterministic order.
+ */
+
+/** Link rule names this module relies on (DESIGN.md rule 3 and 6; stable API of the identity graph). */
+export const LINK_RULES = {
+  issuance: 'credential-issuance',
+  enforcementGap: 'enforcement-gap',
+  enforced: 'enforced',
+} as const;
+
+/** Chain element types that name a principal or workload (everything but `unknown`). */
+const IDENTITY_TYPES = new Set(['human', 'service_account', 'role_session', 'role', 'workload', 'api_key', 'agent']);
+
+/** Credential types that do not expire on their own. */
+export const DEFAULT_LONG_LIVED_TYPES = ['aws_access_key', 'gcp_service_account_key', 'azure_client_secret', 'okta_api_token', 'api_token', 'static_token'];
+/** AWS long-term access key ids (IAM users, root): AKIA + 16. */
+const AWS_LONG_TERM_KEY = /^AKIA[A-Z0-9]{12,}$/;
+
+export interface EvalContext {
+  timeline: Timeline;
+  /** Quarantined record counts per bundle (from the manifests). */
+  quarantined: number;
+  /** Kernel events the recorders reported lost (manifest drops), over all bundles. */
+  drops: { total: number; by_kind: Record<string, number> };
+}
+
+export async function evaluateRule(ctx: EvalContext, rule: Rule): Promise<RuleResult> {
+  const r = await EVALUATORS[rule.kind](ctx, rule as never);
+  return {
+    name: rule.name,
+    kind: rule.kind,
+    severity: rule.severity,
+    description: rule.description ?? null,
+    status: r.violations.length > 0 ? 'fail' : 'pass',
+    examined: r.examined,
+    violations: r.violations,
+  };
+}
+
+interface Outcome {
+  examined: number;
+  violations: Violation[];
+}
+
+type Evaluator<K extends Rule['kind']> = (ctx: EvalContext, rule: RuleOf<K>) => Promise<Outcome>;
+
+const EVALUATORS: { [K in Rule['kind']]: Evaluator<K> } = {
+  forbidden_flow: forbiddenFlow,
+  credential_misuse: credentialMisuse,
+  credential_lifetime: credentialLifetime,
+  unenforced_deny: unenforcedDeny,
+  unattributed_action: unattributedAction,
+  evidence_completeness: evidenceCompleteness,
+};
+
+// ---------------------------------------------------------------- scope
+
+/** Rows of a scope (plus a narrowing filter), in time order. The stream is consumed to the end before anything else queries. */
+async function* scoped(ctx: EvalContext, scope: Scope | undefined, narrow: TimelineFilter = {}): AsyncGenerator<TimelineRow> {
+  const q = await ctx.timeline.query({ ...narrow, since: scope?.since, until: scope?.until, workload: scope?.workload });
+  const inNs = scope?.namespace ? namespaceMatcher(scope.namespace) : null;
+  const who = scope?.identity ? globMatcher(scope.identity) : null;
+  for await (const batch of q.rows()) {
+    for (const row of batch) {
+      if (inNs && !inNs(row)) continue;
+      if (who && !(typeof row.actor_id === 'string' && who(row.actor_id)) && !row.identity_chain.some((el) => who(el.id))) continue;
+      yield row;
+    }
+  }
+}
+
+function namespaceMatcher(ns: string): (row: TimelineRow) => boolean {
+  const sa = `system:serviceaccount:${ns}:`;
+  return (row) => row.k8s_namespace === ns || row.identity_chain.some((el) => (el.type === 'workload' && el.id.startsWith(`${ns}/`)) || el.id.startsWith(sa));
+}
+
+// ---------------------------------------------------------------- helpers
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 ? v : null;
+}
+
+function violation(row: TimelineRow, message: string, related: RelatedRow[] = []): Violation {
+  return {
+    event_id: row.event_id,
+    time: row.time,
+    source: row.source,
+    source_ref: row.source_ref,
+    bundle: row.bundle,
+    action: str(row.action),
+    target: str(row.target),
+    actor_id: str(row.actor_id),
+    credential_id: str(row.credential_id),
+    src_ip: str(row.src_ip),
+    message,
+    related,
+  };
+}
+
+function missing(message: string): Violation {
+  return { event_id: null, time: null, source: null, source_ref: null, bundle: null, action: null, target: null, actor_id: null, credential_id: null, src_ip: null, message, related: [] };
+}
+
+/** Rows looked up by event id after a stream ended (never while one is open), cached. */
+class RowLookup {
+  private readonly cache = new Map<string, TimelineRow | null>();
+  constructor(private readonly timeline: Timeline) {}
+  async get(eventId: string): Promise<TimelineRow | null> {
+    if (!this.cache.has(eventId)) this.cache.set(eventId, (await this.timeline.byId(eventId)) ?? null);
+    return this.cache.get(eventId)!;
+  }
+  async related(role: string, eventId: string): Promise<RelatedRow> {
+    const r = await this.get(eventId);
+    return { role, event_id: eventId, source_ref: r?.source_ref ?? null, bundle: r?.bundle ?? null };
+  }
+}
+
+function durationText(ns: bigint): string {
+  const s = Number(ns / 1_000_000_000n);
+  if (s % 86400 === 0) return `${s / 86400}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+function podOf(row: TimelineRow): string | null {
+  const pod = str(row.k8s_pod);
+  if (!pod) return null;
+  const ns = str(row.k8s_namespace);
+  return ns ? `${ns}/${pod}` : pod;
+}
+
+// ---------------------------------------------------------------- forbidden flow
+
+const HOST_ATTRS = ['dst_host', 'host', 'authority', 'server_name', 'sni', 'upstream_host'];
+const SPIFFE_ATTRS = ['dst_spiffe_id', 'peer_spiffe_id', 'destination_principal', 'upstream_peer', 'upstream_principal'];
+
+function flowFacts(row: TimelineRow): FlowFacts {
+  const target = str(row.target);
+  const attrs = row.attrs ?? {};
+  const hosts: string[] = [];
+  const spiffeIds: string[] = [];
+  if (target) {
+    const h = hostOfTarget(target);
+    if (h) hosts.push(h);
+    if (target.startsWith('spiffe://')) spiffeIds.push(target);
+  }
+  for (const k of HOST_ATTRS) {
+    const v = str(attrs[k]);
+    const h = v ? hostOfTarget(v) : null;
+    if (h) hosts.push(h);
+  }
+  for (const k of SPIFFE_ATTRS) {
+    const v = str(attrs[k]);
+    if (v?.startsWith('spiffe://')) spiffeIds.push(v);
+  }
+  const port = typeof row.dst_port === 'number' ? row.dst_port : null;
+  return { ip: str(row.dst_ip), port, hosts, spiffeIds };
+}
+
+async function forbiddenFlow(ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): Promise<Outcome> {
+  const out: Outcome = { examined: 0, violations: [] };
+  for await (const row of scoped(ctx, rule.scope, { categories: ['network'] })) {
+    out.examined++;
+    if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) continue;
+    const f = flowFacts(row);
+    const hit = rule.to.find((d) => destinationMatches(d, f));
+    if (!hit) continue;
+    const where = f.spiffeIds[0] ?? (f.ip ? `${f.ip}${f.port !== null ? `:${f.port}` : ''}` : (f.hosts[0] ?? str(row.target) ?? '?'));
+    const who = podOf(row) ?? str(row.exe) ?? str(row.actor_id) ?? 'unattributed process';
+    out.violations.push(violation(row, `${who} connected to ${where} (forbidden: ${hit.text})${row.outcome === 'success' || row.outcome === 'allowed' ? '' : `, outcome ${row.outcome}`}`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- credential misuse
+
+interface Use {
+  row: TimelineRow;
+  ip: string | null;
+  issuance: string | null;
+  credWorkload: string | null;
+}
+
+/** The workload a credential was issued to: reached through issuance, not the row's own attribution. */
+function credentialWorkload(chain: readonly ChainElement[]): string | null {
+  const el = chain.find((c) => c.type === 'workload' && c.via !== 'actor' && c.via !== 'k8s-pod-binding');
+  return el?.id ?? null;
+}
+
+async function credentialMisuse(ctx: EvalContext, rule: RuleOf<'credential_misuse'>): Promise<Outcome> {
+  const allowed = new NetSet(rule.allowed_cidrs);
+  const types = rule.credential_types ? new Set(rule.credential_types) : null;
+  const uses: Use[] = [];
+  let examined = 0;
+  for await (const row of scoped(ctx, rule.scope)) {
+    const cred = str(row.credential_id);
+    if (!cred) continue;
+    if (types && !types.has(str(row.credential_type) ?? '')) continue;
+    examined++;
+    const src = str(row.src_ip);
+    // Addresses only: AWS services acting for a principal log a service name ("s3.amazonaws.com") instead.
+    const ip = src && ipFamily(src) ? normalizeIp(src) : null;
+    const issuance = row.links.find((l) => l.rule === LINK_RULES.issuance)?.event_id ?? null;
+    uses.push({ row, ip, issuance, credWorkload: credentialWorkload(row.identity_chain) });
+  }
+  const lookup = new RowLookup(ctx.timeline);
+  const violations: Violation[] = [];
+  for (const u of uses) {
+    const cred = str(u.row.credential_id)!;
+    const reasons: string[] = [];
+    const related: RelatedRow[] = [];
+    if (u.ip && !allowed.has(u.ip)) {
+      const issued = u.issuance ? await lookup.get(u.issuance) : null;
+      const issuedFrom = issued && str(issued.src_ip) && ipFamily(str(issued.src_ip)!) ? normalizeIp(str(issued.src_ip)!) : null;
+      if (rule.same_ip_as_issuance && issuedFrom) {
+        if (issuedFrom !== u.ip) {
+          reasons.push(`used from ${u.ip}; it was issued to a request from ${issuedFrom} (${issued!.action})`);
+          related.push(await lookup.related('issuance', u.issuance!));
+        }
+      } else if (allowed.size > 0) {
+        reasons.push(`used from ${u.ip}, outside the allowed networks`);
+      }
+    }
+    const usedBy = podOf(u.row);
+    if (rule.same_workload && usedBy && u.credWorkload && usedBy !== u.credWorkload) {
+      reasons.push(`used by workload ${usedBy}; it was issued to ${u.credWorkload}`);
+      if (u.issuance && !related.some((r) => r.event_id === u.issuance)) related.push(await lookup.related('issuance', u.issuance));
+    }
+    if (reasons.length > 0) violations.push(violation(u.row, `${str(u.row.credential_type) ?? 'credential'} ${cred} ${reasons.join('; ')}`, related));
+  }
+  return { examined, violations };
+}
+
+// ---------------------------------------------------------------- credential lifetime
+
+async function credentialLifetime(ctx: EvalContext, rule: RuleOf<'credential_lifetime'>): Promise<Outcome> {
+  const types = rule.credential_types ? new Set(rule.credential_types) : null;
+  const longLived = new Set(rule.long_lived_types ?? DEFAULT_LONG_LIVED_TYPES);
+  const out: Outcome = { examined: 0, violations: [] };
+  for await (const row of scoped(ctx, rule.scope)) {
+    const issued = str(row.issued_credential_id);
+    const cred = str(row.credential_id);
+    if (!issued && !cred) continue;
+    out.examined++;
+    if (rule.max_session !== undefined && issued && typeof row.issued_credential_expires === 'string') {
+      const type = str(row.issued_credential_type) ?? 'credential';
+      const start = parseTimeNs(row.time);
+      const end = parseTimeNs(row.issued_credential_expires);
+      if ((!types || types.has(type)) && start !== null && end !== null && end - start > rule.max_session) {
+        out.violations.push(violation(row, `issued ${type} ${issued} valid for ${durationText(end - start)} (until ${formatTimeNs(end)}), longer than ${durationText(rule.max_session)}`));
+        continue;
+      }
+    }
+    if (rule.long_lived === 'forbid' && cred) {
+      const type = str(row.credential_type);
+      if ((type && longLived.has(type)) || AWS_LONG_TERM_KEY.test(cred)) {
+        out.violations.push(violation(row, `long-lived ${type ?? 'credential'} ${cred} used`));
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- unenforced deny
+
+async function unenforcedDeny(ctx: EvalContext, rule: RuleOf<'unenforced_deny'>): Promise<Outcome> {
+  const gaps: { row: TimelineRow; successes: string[] }[] = [];
+  let examined = 0;
+  for await (const row of scoped(ctx, rule.scope)) {
+    const decided = row.links.filter((l) => l.rule === LINK_RULES.enforcementGap || l.rule === LINK_RULES.enforced);
+    if (decided.length === 0) continue;
+    examined++;
+    const successes = [...new Set(decided.filter((l) => l.rule === LINK_RULES.enforcementGap).map((l) => l.event_id))];
+    if (successes.length > 0) gaps.push({ row, successes });
+  }
+  const lookup = new RowLookup(ctx.timeline);
+  const violations: Violation[] = [];
+  for (const g of gaps) {
+    const related = await Promise.all(g.successes.map((id) => lookup.related('succeeded-after-deny', id)));
+    const first = await lookup.get(g.successes[0]!);
+    const where = first ? ` (${first.source} ${first.action}${str(first.target) ? ` ${str(first.target)}` : ''} at ${first.time})` : '';
+    violations.push(violation(g.row, `${g.row.source} denied ${g.row.action}${str(g.row.target) ? ` on ${str(g.row.target)}` : ''}, yet the same action succeeded ${g.successes.length === 1 ? 'once' : `${g.successes.length} times`}${where}`, related));
+  }
+  return { examined, violations };
+}
+
+// ---------------------------------------------------------------- unattributed action
+
+function attributed(row: TimelineRow): boolean {
+  if (str(row.k8s_pod) || str(row.k8s_pod_uid) || str(row.container_id) || str(row.spiffe_id) || str(row.k8s_service_account)) return true;
+  return row.identity_chain.some((el) => IDENTITY_TYPES.has(el.type));
+}
+
+async function unattributedAction(ctx: EvalContext, rule: RuleOf<'unattributed_action'>): Promise<Outcome> {
+  const targets = rule.targets?.map(globMatcher) ?? null;
+  const out: Outcome = { examined: 0, violations: [] };
+  for await (const row of scoped(ctx, rule.scope, { categories: rule.categories, sources: rule.sources })) {
+    const target = str(row.target);
+    if (targets && !(target && targets.some((m) => m(target)))) continue;
+    out.examined++;
+    if (attributed(row)) continue;
+    const what = [row.action, target].filter(Boolean).join(' ');
+    const by = str(row.exe) ?? str(row.comm) ?? str(row.actor_id);
+    out.violations.push(violation(row, `${row.source} ${row.category} ${what}${by ? ` by ${by}` : ''} has no identity or workload behind it`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- evidence completeness
+
+function gapText(row: TimelineRow): string {
+  const a = row.attrs ?? {};
+  const pick = (...keys: string[]): unknown => keys.map((k) => a[k]).find((v) => v !== undefined && v !== null);
+  const lost = pick('lost', 'lost_events', 'dropped', 'count');
+  const until = pick('until', 'end', 'window_end', 'to');
+  const kind = pick('kind', 'kinds', 'by_kind');
+  const parts = [`recorder lost ${typeof lost === 'number' || typeof lost === 'string' ? String(lost) : 'an unknown number of'} event(s)`];
+  if (kind !== undefined) parts.push(`(${typeof kind === 'string' ? kind : JSON.stringify(kind)})`);
+  parts.push(typeof until === 'string' ? `between ${row.time} and ${until}` : `at ${row.time}`);
+  if (str(row.host)) parts.push(`on ${str(row.host)}`);
+  const reason = str(row.reason);
+  return `${parts.join(' ')}${reason ? `: ${reason}` : ''}`;
+}
+
+async function evidenceCompleteness(ctx: EvalContext, rule: RuleOf<'evidence_completeness'>): Promise<Outcome> {
+  const tl = ctx.timeline;
+  const since = rule.scope?.since;
+  const until = rule.scope?.until;
+  const all = await tl.query({ since, until });
+  const examined = await all.count();
+  const violations: Violation[] = [];
+  const windowText = since !== undefined || until !== undefined ? `between ${since !== undefined ? formatTimeNs(since) : 'the start'} and ${until !== undefined ? formatTimeNs(until) : 'the end'}` : 'in the evidence';
+  for (const source of [...new Set(rule.required_sources)].sort()) {
+    const n = await (await tl.query({ since, until, sources: [source] })).count();
+    if (n === 0) violations.push(missing(`required source ${source} has no rows ${windowText}`));
+  }
+  if (rule.max_quarantined !== undefined && ctx.quarantined > rule.max_quarantined) {
+    violations.push(missing(`${ctx.quarantined} record(s) quarantined as unparsable, more than the ${rule.max_quarantined} allowed (see quarantine/ in the bundle)`));
+  }
+  if (rule.gaps === 'forbid') {
+    const gapRows: Violation[] = [];
+    const q = await tl.query({ since, until, categories: ['gap'] });
+    for await (const batch of q.rows()) for (const row of batch) gapRows.push(violation(row, gapText(row)));
+    if (gapRows.length === 0 && since === undefined && until === undefined && ctx.drops.total > 0) {
+      const kinds = Object.entries(ctx.drops.by_kind).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
+      violations.push(missing(`the recorder reported ${ctx.drops.total} lost kernel event(s)${kinds ? ` (${kinds})` : ''} in the manifest`));
+    }
+    violations.push(...gapRows);
+  }
+  return { examined, violations };
+}
