@@ -127,12 +127,17 @@ class RowLookup {
   }
 }
 
-function durationText(ns: bigint): string {
-  const s = Number(ns / 1_000_000_000n);
-  if (s % 86400 === 0) return `${s / 86400}d`;
-  if (s % 3600 === 0) return `${s / 3600}h`;
-  if (s % 60 === 0) return `${s / 60}m`;
-  return `${s}s`;
+/** 86400 s → 1d, 3600 s → 1h, 3607 s → 1h7s. */
+export function durationText(ns: bigint): string {
+  let s = Number(ns / 1_000_000_000n);
+  if (s === 0) return '0s';
+  let out = '';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    const n = Math.floor(s / size);
+    if (n > 0) out += `${n}${unit}`;
+    s -= n * size;
+  }
+  return out;
 }
 
 function podOf(row: TimelineRow): string | null {

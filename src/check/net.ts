@@ -159,6 +159,7 @@ export function destinationMatches(d: Destination, f: FlowFacts): boolean {
 /** Host part of a target like `https://host:443/path`, `host:port` or `host`; null for addresses and paths. */
 export function hostOfTarget(target: string): string | null {
   let t = target.trim();
+  if (/^spiffe:/i.test(t)) return null;
   const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(t);
   if (url) t = url[1]!.replace(/^[^@]*@/, '');
   if (t.startsWith('/') || t.startsWith('spiffe:')) return null;

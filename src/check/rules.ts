@@ -12,7 +12,7 @@ import { parseCidr, parseDestination, type Cidr, type Destination } from './net.
  */
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
-export const severitySchema = z.enum(SEVERITIES).describe('How bad a violation of the rule is.');
+export const severitySchema = z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` }).describe('How bad a violation of the rule is.');
 export type Severity = z.infer<typeof severitySchema>;
 
 function parsed<T>(what: string, parse: (s: string) => T | string) {
@@ -175,11 +175,12 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
 export function parsePolicy(text: string, file: string): Policy {
   let doc: unknown;
   try {
-    doc = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text, { prettyErrors: false, uniqueKeys: true });
+    doc = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const pos = err.linePos?.[0];
-      throw new UsageError(`${file}: not valid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${firstLine(err.message)}`, 'see the example policy in fixtures/demo/policy.yaml');
+      const what = firstLine(err.message).replace(/ at line \d+, column \d+:?$/, '');
+      throw new UsageError(`${file}: not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${what}`, 'see the example policy in fixtures/demo/policy.yaml');
     }
     throw new UsageError(`${file}: not valid JSON: ${(err as Error).message}`, 'see the example policy in fixtures/demo/policy.yaml');
   }
@@ -212,9 +213,9 @@ function describeIssue(issue: z.core.$ZodIssue, doc: unknown): string {
     const keys = issue.keys;
     message = `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
   } else if (path[path.length - 1] === 'kind' && (issue.code === 'invalid_union' || issue.code === 'invalid_value')) {
-    message = `kind must be one of ${RULE_KINDS.join(', ')}`;
+    message = `must be one of ${RULE_KINDS.join(', ')}`;
   } else if (issue.code === 'invalid_union' && path.length === 0 && where) {
-    message = `kind must be one of ${RULE_KINDS.join(', ')}`;
+    message = `must be one of ${RULE_KINDS.join(', ')}`;
     path.push('kind');
   }
   const field = formatPath(path);

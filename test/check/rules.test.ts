@@ -1,0 +1,241 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ingest } from '../../src/ingest/ingest.js';
+import { runCheck } from '../../src/check/run.js';
+import type { CheckReport, RuleResult } from '../../src/check/report.js';
+import { readRows } from '../helpers/bundle.js';
+import { demoBundle, DEMO_POLICY } from '../helpers/demo.js';
+import { SAMPLES } from '../helpers/tmp.js';
+import type { TimelineRow } from '../../src/reconstruct/index.js';
+
+/** Rule evaluation on real ingested evidence: the demo incident, its clean run, and public samples. */
+
+let root: string;
+let demo: string;
+let clean: string;
+let demoRows: TimelineRow[];
+let samples: string;
+let n = 0;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'custody-check-'));
+  demo = await demoBundle(join(root, 'demo'));
+  clean = await demoBundle(join(root, 'clean'), { clean: true });
+  demoRows = await readRows(demo);
+  samples = join(root, 'samples', 'bundle');
+  await ingest({
+    bundle: samples,
+    inputs: [
+      join(SAMPLES, 'aws_cloudtrail/awsdocs_iam_cloudtrail_examples_valid.jsonl'),
+      join(SAMPLES, 'aws_cloudtrail/panther_AWS_CloudTrail_rule_tests.jsonl'),
+      join(SAMPLES, 'aws_cloudtrail/otrf_ec2_proxy_s3_exfiltration_2020-09-14011940.json'),
+      join(SAMPLES, 'k8s_audit/falco_trace_files_k8s_audit/anonymous_creates_namespace_foo.json'),
+    ],
+  });
+}, 60_000);
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function check(bundles: string | string[], policy: string): Promise<CheckReport> {
+  const file = join(root, `policy-${++n}.yaml`);
+  writeFileSync(file, policy);
+  return runCheck({ bundles: Array.isArray(bundles) ? bundles : [bundles], rules: file });
+}
+
+function rule(report: CheckReport, name = 'r'): RuleResult {
+  return report.rules.find((r) => r.name === name)!;
+}
+
+const byId = (id: string | null) => demoRows.find((r) => r.event_id === id)!;
+
+describe('the demo policy', () => {
+  it('fails on the demo incident: exactly the three uses of the session key from 203.0.113.66', async () => {
+    const report = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
+    expect(report.result).toBe('fail');
+    expect(report.summary).toEqual({ rules: 6, passed: 5, failed: 1, violations: 3 });
+    expect(report.rules.map((r) => [r.name, r.status])).toEqual([
+      ['credentials-stay-where-they-were-issued', 'fail'],
+      ['short-lived-cloud-sessions', 'pass'],
+      ['denies-are-enforced', 'pass'],
+      ['every-action-has-an-identity', 'pass'],
+      ['ci-never-reaches-instance-metadata', 'pass'],
+      ['evidence-is-complete', 'pass'],
+    ]);
+    const misuse = report.rules[0]!;
+    const outside = demoRows.filter((r) => r.src_ip === '203.0.113.66');
+    expect(outside.map((r) => r.action)).toEqual(['s3:GetObject', 'sts:GetCallerIdentity', 'iam:CreateAccessKey']);
+    expect(misuse.violations.map((v) => v.event_id)).toEqual(outside.map((r) => r.event_id));
+    const issuance = demoRows.find((r) => r.issued_credential_id === 'ASIAQNZGKIQY3DEPLOYX')!;
+    const v = misuse.violations[0]!;
+    expect(v).toEqual({
+      event_id: outside[0]!.event_id,
+      time: '2026-03-10T10:41:09Z',
+      source: 'cloudtrail',
+      source_ref: outside[0]!.source_ref,
+      bundle: demo,
+      action: 's3:GetObject',
+      target: 's3://prod-secrets/db.env',
+      actor_id: 'arn:aws:sts::111122223333:assumed-role/ci-deployer/botocore-session-1773136935',
+      credential_id: 'ASIAQNZGKIQY3DEPLOYX',
+      src_ip: '203.0.113.66',
+      message: 'aws_session_key ASIAQNZGKIQY3DEPLOYX used from 203.0.113.66; it was issued to a request from 198.51.100.20 (sts:AssumeRoleWithWebIdentity)',
+      related: [{ role: 'issuance', event_id: issuance.event_id, source_ref: issuance.source_ref, bundle: demo }],
+    });
+    expect(v.source_ref).toMatch(/^raw\/cloudtrail\/[0-9a-f]{12}-111122223333_CloudTrail_us-east-1_20260310T1045Z_Tz4wY9cJd6fG2sH5\.json\.gz:1#\/Records\/0$/);
+    // The other rules looked at real rows: 10 presenting a credential, 15 presenting or issuing one,
+    // 11 API calls, 17 in the window.
+    expect(report.rules.map((r) => r.examined)).toEqual([10, 15, 0, 11, 0, 17]);
+  });
+
+  it('passes on the clean run of the same day', async () => {
+    const report = await runCheck({ bundles: [clean], rules: DEMO_POLICY });
+    expect(report.result).toBe('pass');
+    expect(report.summary).toEqual({ rules: 6, passed: 6, failed: 0, violations: 0 });
+    // Not vacuous: the clean run still has credentials in use and API calls to look at.
+    expect(report.rules[0]!.examined).toBe(4);
+    expect(report.rules[3]!.examined).toBe(6);
+  });
+});
+
+describe('credential_misuse', () => {
+  it('without allowed networks, a Kubernetes token used from the pod (10.0.1.57) differs from the kubelet that requested it', async () => {
+    const r = rule(await check(demo, 'rules:\n  - {name: r, kind: credential_misuse, severity: high, credential_types: [k8s_token]}\n'));
+    expect(r.examined).toBe(2);
+    expect(r.violations.map((v) => [v.action, v.message])).toEqual([
+      ['get secrets', 'k8s_token JTI=0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d used from 10.0.1.57; it was issued to a request from 10.0.1.23 (create serviceaccounts/token)'],
+      ['list secrets', 'k8s_token JTI=0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d used from 10.0.1.57; it was issued to a request from 10.0.1.23 (create serviceaccounts/token)'],
+    ]);
+  });
+
+  it('with same_ip_as_issuance off, allowed_cidrs alone decides; scope narrows by namespace, identity, workload and time', async () => {
+    const base = 'kind: credential_misuse, severity: high, credential_types: [aws_session_key], same_ip_as_issuance: false, allowed_cidrs: [10.0.0.0/8]';
+    const report = await check(
+      demo,
+      `rules:
+  - {name: all, ${base}}
+  - {name: ns, ${base}, scope: {namespace: monitoring}}
+  - {name: who, ${base}, scope: {identity: "arn:aws:sts::*:assumed-role/ci-deployer/botocore-session-1773137010"}}
+  - {name: pod, ${base}, scope: {workload: ci/build-7f9c}}
+  - {name: late, ${base}, scope: {since: "2026-03-10T10:30:00Z"}}
+  - {name: home, kind: credential_misuse, severity: high, credential_types: [aws_session_key], same_ip_as_issuance: false, allowed_cidrs: [10.0.0.0/8, 198.51.100.0/24]}
+`,
+    );
+    const keys = (name: string) => rule(report, name).violations.map((v) => `${v.credential_id} ${v.src_ip}`);
+    expect(keys('all')).toEqual([
+      'ASIAQNZGKIQY3DEPLOYX 198.51.100.20',
+      'ASIAQNZGKIQY3DEPLOYX 198.51.100.20',
+      'ASIAQNZGKIQY3DEPLOYX 198.51.100.20',
+      'ASIAQNZGKIQY7REPORTZ 198.51.100.20',
+      'ASIAQNZGKIQY7REPORTZ 198.51.100.20',
+      'ASIAQNZGKIQY3DEPLOYX 203.0.113.66',
+      'ASIAQNZGKIQY3DEPLOYX 203.0.113.66',
+      'ASIAQNZGKIQY3DEPLOYX 203.0.113.66',
+    ]);
+    expect(rule(report, 'all').violations[0]!.message).toBe('aws_session_key ASIAQNZGKIQY3DEPLOYX used from 198.51.100.20, outside the allowed networks');
+    expect(keys('ns')).toEqual(['ASIAQNZGKIQY7REPORTZ 198.51.100.20', 'ASIAQNZGKIQY7REPORTZ 198.51.100.20']);
+    expect(keys('who')).toEqual(keys('ns'));
+    expect(keys('pod')).toEqual(keys('all').filter((k) => k.startsWith('ASIAQNZGKIQY3DEPLOYX')));
+    expect(keys('late')).toEqual(['ASIAQNZGKIQY3DEPLOYX 203.0.113.66', 'ASIAQNZGKIQY3DEPLOYX 203.0.113.66', 'ASIAQNZGKIQY3DEPLOYX 203.0.113.66']);
+    expect(keys('home')).toEqual(keys('late'));
+  });
+
+  it('OTRF EC2 credential theft: the instance role key used from 1.2.3.4, outside the VPC', async () => {
+    const r = rule(await check(samples, 'rules:\n  - {name: r, kind: credential_misuse, severity: critical, credential_types: [aws_session_key], allowed_cidrs: [10.0.0.0/8, 172.16.0.0/12]}\n'));
+    const stolen = r.violations.filter((v) => v.credential_id === 'ASIA5FLZVX4OPVKKVBMX');
+    expect(stolen).toHaveLength(11);
+    for (const v of stolen) expect(v.message).toBe('aws_session_key ASIA5FLZVX4OPVKKVBMX used from 1.2.3.4, outside the allowed networks');
+  });
+});
+
+describe('credential_lifetime', () => {
+  it('flags issued tokens that live longer than max_session, with their lifetime', async () => {
+    const r = rule(await check(demo, 'rules:\n  - {name: r, kind: credential_lifetime, severity: medium, max_session: 1h, credential_types: [k8s_token]}\n'));
+    expect(r.violations.map((v) => v.message)).toEqual([
+      'issued k8s_token JTI=0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d valid for 1h7s (until 2026-03-10T11:00:12.115838Z), longer than 1h',
+      'issued k8s_token JTI=7c1f0b9e-2d44-4b8a-a1c3-5e6f7a8b9c0d valid for 1d (until 2026-03-11T10:00:05.123757Z), longer than 1h',
+      'issued k8s_token JTI=3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b valid for 1d (until 2026-03-11T10:03:00.147514Z), longer than 1h',
+    ]);
+    for (const v of r.violations) expect(byId(v.event_id).action).toBe('create serviceaccounts/token');
+    // The STS sessions are exactly one hour: within the limit.
+    const sts = rule(await check(demo, 'rules:\n  - {name: r, kind: credential_lifetime, severity: medium, max_session: 1h, credential_types: [aws_session_key]}\n'));
+    expect(sts).toMatchObject({ status: 'pass' });
+    const strict = rule(await check(demo, 'rules:\n  - {name: r, kind: credential_lifetime, severity: medium, max_session: 59m, credential_types: [aws_session_key]}\n'));
+    expect(strict.violations.map((v) => v.message)).toEqual([
+      'issued aws_session_key ASIAQNZGKIQY3DEPLOYX valid for 1h (until 2026-03-10T11:02:15Z), longer than 59m',
+      'issued aws_session_key ASIAQNZGKIQY7REPORTZ valid for 1h (until 2026-03-10T11:03:30Z), longer than 59m',
+    ]);
+  });
+
+  it('long_lived: forbid flags every use of an AKIA access key in the public samples, and nothing else', async () => {
+    const r = rule(await check(samples, 'rules:\n  - {name: r, kind: credential_lifetime, severity: high, long_lived: forbid}\n'));
+    const rows = await readRows(samples);
+    const akia = rows.filter((x) => typeof x.credential_id === 'string' && /^AKIA/.test(x.credential_id));
+    expect(akia.length).toBeGreaterThan(10);
+    expect(r.violations.map((v) => v.event_id)).toEqual(akia.map((x) => x.event_id));
+    const assume = r.violations.find((v) => v.action === 'sts:AssumeRole' && v.credential_id === 'AKIAQRSTUVWXYZEXAMPLE')!;
+    expect(assume.message).toBe('long-lived aws_access_key AKIAQRSTUVWXYZEXAMPLE used');
+    expect(assume.source_ref).toMatch(/awsdocs_iam_cloudtrail_examples_valid\.jsonl:2$/);
+  });
+});
+
+describe('unattributed_action', () => {
+  it('an anonymous Kubernetes request has no identity behind it; the demo has none', async () => {
+    const r = rule(await check(samples, 'rules:\n  - {name: r, kind: unattributed_action, severity: high, sources: [k8s_audit]}\n'));
+    expect(r.examined).toBe(1);
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]).toMatchObject({ action: 'create namespaces', actor_id: 'system:anonymous', message: 'k8s_audit api create namespaces namespaces/foo by system:anonymous has no identity or workload behind it' });
+    expect(r.violations[0]!.source_ref).toMatch(/anonymous_creates_namespace_foo\.json:1$/);
+    expect(rule(await check(demo, 'rules:\n  - {name: r, kind: unattributed_action, severity: high, categories: [api, credential, auth]}\n'))).toMatchObject({ status: 'pass', examined: 17 });
+  });
+
+  it('targets narrows to paths or objects by glob', async () => {
+    const r = rule(await check(samples, 'rules:\n  - {name: r, kind: unattributed_action, severity: high, targets: ["**/nothing-here"]}\n'));
+    expect(r).toMatchObject({ status: 'pass', examined: 0 });
+  });
+});
+
+describe('evidence_completeness', () => {
+  it('names each required source with no rows in the window', async () => {
+    const report = await check(
+      demo,
+      `rules:
+  - {name: all, kind: evidence_completeness, severity: high, required_sources: [cloudtrail, k8s_audit]}
+  - {name: kernel, kind: evidence_completeness, severity: high, required_sources: [kernel, cloudtrail]}
+  - {name: window, kind: evidence_completeness, severity: high, required_sources: [k8s_audit, cloudtrail], scope: {since: "2026-03-10T10:30:00Z", until: "2026-03-10T11:00:00Z"}}
+`,
+    );
+    expect(rule(report, 'all')).toMatchObject({ status: 'pass', examined: 17 });
+    expect(rule(report, 'kernel').violations.map((v) => v.message)).toEqual(['required source kernel has no rows in the evidence']);
+    expect(rule(report, 'kernel').violations[0]!.event_id).toBeNull();
+    expect(rule(report, 'window').examined).toBe(3);
+    expect(rule(report, 'window').violations.map((v) => v.message)).toEqual(['required source k8s_audit has no rows between 2026-03-10T10:30:00Z and 2026-03-10T11:00:00Z']);
+  });
+
+  it('max_quarantined counts the records the bundle quarantined', async () => {
+    const r = rule(await check(samples, 'rules:\n  - {name: r, kind: evidence_completeness, severity: high, max_quarantined: 0}\n'));
+    expect(r.violations.map((v) => v.message)).toEqual(['24 record(s) quarantined as unparsable, more than the 0 allowed (see quarantine/ in the bundle)']);
+    expect(rule(await check(samples, 'rules:\n  - {name: r, kind: evidence_completeness, severity: high, max_quarantined: 24}\n')).status).toBe('pass');
+  });
+});
+
+describe('unenforced_deny', () => {
+  it('the demo denies (Kubernetes forbid, IAM AccessDenied) have no success after them', async () => {
+    const r = rule(await check(demo, 'rules:\n  - {name: r, kind: unenforced_deny, severity: critical}\n'));
+    expect(r.status).toBe('pass');
+    expect(r.violations).toEqual([]);
+  });
+});
+
+describe('determinism', () => {
+  it('the same evidence and policy give the same report, also from a second, independent ingest', async () => {
+    const a = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
+    const b = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+    const again = await demoBundle(join(root, 'again'));
+    const c = await runCheck({ bundles: [again], rules: DEMO_POLICY });
+    expect(JSON.stringify(c).replaceAll(again, demo)).toBe(JSON.stringify(a));
+  });
+});
