@@ -3,14 +3,14 @@ import { SOURCE_NAMES } from '../model/enums.js';
 import { parseDurationNs } from '../model/time.js';
 import { parseTimeBound, type TimelineFilter } from '../reconstruct/filter.js';
 import { Timeline, type TimelineQuery } from '../reconstruct/timeline.js';
-import { printTimeline, type PrintFormat } from '../ui/print.js';
+import { exportTimeline, printTimeline, type PrintFormat } from '../ui/print.js';
 import type { TimelineSource } from '../ui/timeline/source.js';
 import { UsageError } from '../util/errors.js';
 import { escapeText } from '../util/escape.js';
 import { Out } from '../util/out.js';
 import { BaseCommand } from '../util/base-command.js';
 
-const FORMATS = ['tty', 'table', 'json', 'ndjson', 'csv'] as const;
+const FORMATS = ['tty', 'table', 'json', 'ndjson', 'csv', 'timesketch', 'ocsf'] as const;
 
 function duration(flag: string) {
   return Flags.custom<bigint>({
@@ -26,7 +26,7 @@ export default class Reconstruct extends BaseCommand {
   static override summary = 'Show what each action was, and the workload, identity and credential behind it.';
   static override description = `Loads one or more bundles into embedded DuckDB, links every action to the credential it presented and to whoever obtained that credential (role session → role → Kubernetes service account → pod, or → the IAM user who assumed it), and shows the timeline.
 
-On a terminal: an interactive timeline (↑/↓ j/k, PgUp/PgDn, g/G, Enter for detail with links and the raw record, / to filter, Esc back, ? help, q quit). Otherwise, or with --format: the same rows printed as ndjson (default), json, csv or table. Each ndjson row carries the model's columns, links[] (rule, confidence, event_id of the other side) and identity_chain[] ({id, type, via}, nearest first).
+On a terminal: an interactive timeline (↑/↓ j/k, PgUp/PgDn, g/G, Enter for detail with links and the raw record, / to filter, Esc back, ? help, q quit). Otherwise, or with --format: the same rows printed as ndjson (default), json, csv or table, or exported as timesketch (JSON Lines Timesketch imports: message, datetime, timestamp_desc plus the model's columns) or ocsf (OCSF 1.5.0 events, links and identity chain in unmapped). --output writes to a file; a .parquet name writes the linked timeline as Parquet (links and identity_chain as lists of structs). Each ndjson row carries the model's columns, links[] (rule, confidence, event_id of the other side) and identity_chain[] ({id, type, via}, nearest first).
 
 Filters are bound parameters, never SQL: --actor matches the actor or any principal behind the credential it used; --workload matches a pod (name, ns/name, uid), a service account (ns/sa or system:serviceaccount:ns:sa), a container id or a SPIFFE id, including actions made with credentials that workload obtained.`;
 
@@ -35,6 +35,9 @@ Filters are bound parameters, never SQL: --actor matches the actor or any princi
     { description: 'everything done with credentials that came from one pod, as NDJSON', command: '<%= config.bin %> <%= command.id %> case-42 --workload ci/build-7f9c --format ndjson' },
     { description: 'one access key, in a time window, as a table', command: '<%= config.bin %> <%= command.id %> case-42 --credential ASIAEXAMPLEKEY --since 2024-05-01T00:00:00Z --until 2024-05-02T00:00:00Z --format table' },
     { description: 'a CSV of S3 actions by anyone behind role ci-deployer', command: "<%= config.bin %> <%= command.id %> case-42 --actor role/ci-deployer --grep s3: --format csv > s3.csv" },
+    { description: 'JSON Lines for a Timesketch import', command: '<%= config.bin %> <%= command.id %> case-42 --format timesketch --output case-42.jsonl' },
+    { description: 'OCSF 1.5.0 events (Process/File System/Network Activity, Authentication, API Activity)', command: '<%= config.bin %> <%= command.id %> case-42 --format ocsf > case-42.ocsf.jsonl' },
+    { description: 'the linked timeline as Parquet, for DuckDB, pandas or Spark', command: '<%= config.bin %> <%= command.id %> case-42 --output case-42.parquet' },
   ];
 
   static override strict = false;
@@ -53,6 +56,7 @@ Filters are bound parameters, never SQL: --actor matches the actor or any princi
     source: Flags.option({ options: SOURCE_NAMES as unknown as string[], multiple: true, description: 'Only these sources.' })(),
     grep: Flags.string({ description: 'Substring over action, target, actor, credential, addresses, user agent, process.' }),
     limit: Flags.integer({ min: 1, description: 'Print at most this many rows (printed formats).' }),
+    output: Flags.string({ char: 'o', description: 'Write to this file instead of standard output; a .parquet name writes the linked timeline as Parquet.' }),
     'skew-cloud': duration('skew-cloud')({ description: 'Clock skew allowed between cloud control-plane sources.', default: 300_000_000_000n }),
     'skew-host': duration('skew-host')({ description: 'Clock skew allowed between host-local sources.', default: 2_000_000_000n }),
   };
@@ -70,7 +74,10 @@ Filters are bound parameters, never SQL: --actor matches the actor or any princi
       grep: flags.grep,
     };
     const out = new Out(process.stdout);
-    const interactive = flags.format === 'tty' || (flags.format === undefined && out.isTTY && process.stdin.isTTY);
+    const toParquet = flags.output !== undefined && /\.parquet$/i.test(flags.output);
+    if (toParquet && flags.format !== undefined) throw new UsageError(`--output ${flags.output} writes Parquet; --format ${flags.format} does not apply`, 'drop --format, or name a file that does not end in .parquet');
+    if (flags.output !== undefined && flags.format === 'tty') throw new UsageError('--format tty cannot be written to a file', 'use --format ndjson, json, csv, table, timesketch or ocsf');
+    const interactive = flags.output === undefined && (flags.format === 'tty' || (flags.format === undefined && out.isTTY && process.stdin.isTTY));
     if (flags.format === 'tty' && !(out.isTTY && process.stdin.isTTY)) throw new UsageError('--format tty needs a terminal on stdin and stdout', 'use --format ndjson, json, csv or table');
 
     const timeline = await Timeline.open(dirs, { graph: { cloudSkewNs: flags['skew-cloud'], hostSkewNs: flags['skew-host'] } });
@@ -82,6 +89,11 @@ Filters are bound parameters, never SQL: --actor matches the actor or any princi
         return;
       }
       const format = (flags.format ?? 'ndjson') as PrintFormat;
+      if (flags.output !== undefined) {
+        const n = await exportTimeline(query, flags.output, toParquet ? 'parquet' : format, { limit: flags.limit });
+        this.logToStderr(`custody reconstruct: ${n} row(s) written to ${escapeText(flags.output)}`);
+        return;
+      }
       await printTimeline(out, query, format, { limit: flags.limit, color: out.isTTY && format === 'table' });
       await out.end();
     } finally {

@@ -1,11 +1,21 @@
 import chalk, { type ChalkInstance } from 'chalk';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { writeTimelineParquet } from '../reconstruct/export-parquet.js';
+import { InputError } from '../util/errors.js';
+import { fsyncFile } from '../util/fsx.js';
 import { COLUMNS } from '../model/columns.js';
 import type { TimelineQuery, TimelineRow } from '../reconstruct/index.js';
+import { toOcsf } from '../reconstruct/export-ocsf.js';
+import { toTimesketch } from '../reconstruct/export-timesketch.js';
 import { escapeText, safeJsonStringify } from '../util/escape.js';
-import type { Out } from '../util/out.js';
+import { Out } from '../util/out.js';
 import { fit, rowCells, type RowCells } from './cells.js';
 
-export type PrintFormat = 'table' | 'json' | 'ndjson' | 'csv';
+export type PrintFormat = 'table' | 'json' | 'ndjson' | 'csv' | 'timesketch' | 'ocsf';
 
 /** Colour per outcome; only used when writing to a terminal. */
 export const OUTCOME_COLOR: Record<string, ChalkInstance> = {
@@ -38,7 +48,8 @@ function csvValue(row: TimelineRow, col: string): unknown {
 /**
  * Prints every row of a query in a non-interactive format, streaming in batches.
  * JSON formats are lossless (escapes only where a terminal could act on them); CSV and
- * table show control characters as visible escapes.
+ * table show control characters as visible escapes. timesketch and ocsf are JSON Lines in those
+ * tools' shapes (src/reconstruct/export-*.ts).
  */
 export async function printTimeline(out: Out, query: TimelineQuery, format: PrintFormat, opts: { limit?: number; color?: boolean } = {}): Promise<number> {
   let n = 0;
@@ -63,6 +74,12 @@ export async function printTimeline(out: Out, query: TimelineQuery, format: Prin
       switch (format) {
         case 'ndjson':
           parts.push(`${safeJsonStringify(row)}\n`);
+          break;
+        case 'timesketch':
+          parts.push(`${safeJsonStringify(toTimesketch(row))}\n`);
+          break;
+        case 'ocsf':
+          parts.push(`${safeJsonStringify(toOcsf(row))}\n`);
           break;
         case 'json':
           parts.push(`${n === 0 ? '\n' : ',\n'}${safeJsonStringify(row)}`);
@@ -107,4 +124,31 @@ function tableLine(c: Record<TableColumn, string>, w: Widths, color: boolean, he
   })
     .join(' ')
     .trimEnd();
+}
+
+/**
+ * `reconstruct --output <file>`: the printed format written to a file (under a temporary name,
+ * renamed when complete), or with `parquet` the linked timeline as a Parquet file.
+ */
+export async function exportTimeline(query: TimelineQuery, file: string, format: PrintFormat | 'parquet', opts: { limit?: number } = {}): Promise<number> {
+  try {
+    const st = await stat(dirname(resolve(file)));
+    if (!st.isDirectory()) throw new Error('ENOTDIR');
+  } catch {
+    throw new InputError(`--output ${file}: the directory ${dirname(file)} does not exist`, 'create it first, or name another file');
+  }
+  if (format === 'parquet') return writeTimelineParquet(query, file, opts);
+  const tmp = join(dirname(resolve(file)), `.custody-export-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const stream = createWriteStream(tmp);
+    const out = new Out(stream);
+    const n = await printTimeline(out, query, format, { limit: opts.limit, color: false });
+    stream.end();
+    await once(stream, 'finish');
+    await fsyncFile(tmp);
+    await rename(tmp, file);
+    return n;
+  } finally {
+    await rm(tmp, { force: true });
+  }
 }
