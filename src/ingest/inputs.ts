@@ -15,6 +15,8 @@ export interface InputFile {
   display: string;
   /** Base name used in the raw/ file name. */
   name: string;
+  /** Size in bytes when known (not for stdin). */
+  size?: number;
   open(): Readable;
 }
 
@@ -50,14 +52,14 @@ export async function expandInputs(args: readonly string[], stdin: Readable = pr
       continue;
     }
     if (st.isDirectory()) await walk(arg, arg, files, skipped);
-    else if (st.isFile()) files.push(fileInput(arg, arg));
+    else if (st.isFile()) files.push(fileInput(arg, arg, st.size));
     else skipped.push({ display: arg, reason: 'not a regular file or directory' });
   }
   return { files, skipped };
 }
 
-function fileInput(path: string, display: string): InputFile {
-  return { display, name: basename(path), open: () => createReadStream(path, { highWaterMark: 4 << 20 }) };
+function fileInput(path: string, display: string, size?: number): InputFile {
+  return { display, name: basename(path), size, open: () => createReadStream(path, { highWaterMark: 4 << 20 }) };
 }
 
 async function walk(root: string, dir: string, files: InputFile[], skipped: SkippedInput[]): Promise<void> {
@@ -73,7 +75,15 @@ async function walk(root: string, dir: string, files: InputFile[], skipped: Skip
     const path = join(dir, d.name);
     const display = join(root, relative(root, path));
     if (d.isDirectory()) await walk(root, path, files, skipped);
-    else if (d.isFile()) files.push(fileInput(path, display));
+    else if (d.isFile()) {
+      let size: number | undefined;
+      try {
+        size = (await lstat(path)).size;
+      } catch {
+        // reported when it is read
+      }
+      files.push(fileInput(path, display, size));
+    }
     else if (d.isSymbolicLink()) skipped.push({ display, reason: 'symbolic link inside a directory: not followed (name it directly to ingest its target)' });
     else {
       let kind = 'special file';
