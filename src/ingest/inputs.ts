@@ -1,10 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
+import { glob, isDynamicPattern } from 'tinyglobby';
+
+function isGlob(arg: string): boolean {
+  return isDynamicPattern(arg);
+}
 
 /**
- * Expands what the user named on the command line (files, directories, `-` for stdin) into
+ * Expands what the user named on the command line (files, directories, globs, `-` for stdin) into
  * input files. Directories are walked recursively in name order; inside them only regular
  * files are read (symlinks, FIFOs, sockets and devices are reported, never followed or opened,
  * so a planted FIFO cannot hang the ingest and a symlink cannot pull host files in).
@@ -48,6 +53,21 @@ export async function expandInputs(args: readonly string[], stdin: Readable = pr
     try {
       st = await stat(arg); // the user named this path: follow a symlink they gave us
     } catch (err) {
+      if (isGlob(arg)) {
+        // A quoted glob (the shell did not expand it): regular files only, symlinks not followed.
+        const matches = await glob(arg, { onlyFiles: true, followSymbolicLinks: false, dot: true, absolute: isAbsolute(arg), expandDirectories: false });
+        if (matches.length === 0) skipped.push({ display: arg, reason: 'the pattern matches no file' });
+        for (const m of matches.sort()) {
+          try {
+            const fst = await lstat(m);
+            if (fst.isFile()) files.push(fileInput(m, m, fst.size));
+            else skipped.push({ display: m, reason: 'not a regular file: not read' });
+          } catch (e) {
+            skipped.push({ display: m, reason: describeFsError(e) });
+          }
+        }
+        continue;
+      }
       skipped.push({ display: arg, reason: describeFsError(err) });
       continue;
     }
