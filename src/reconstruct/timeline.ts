@@ -31,8 +31,18 @@ const SELECT = [...COLUMNS.map((c) => (c.type === 'TIMESTAMP_NS' ? `epoch_ns(${c
 
 const ORDER = 'ORDER BY time, event_id';
 
+/** The columns the identity graph needs from issuance rows (not the whole row: there can be many). */
+const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_expires', 'issued_to', 'target'];
+const FACT_SELECT = [
+  ...FACT_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? `epoch_ns(${c}) AS ${c}` : c)),
+  // only the token audiences of attrs (Kubernetes token requests), not the whole JSON
+  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END AS audiences",
+].join(', ');
+
 export interface TimelineOptions {
   graph?: GraphOptions;
+  /** Pages this close to either end use a top-N query, deeper ones the position index (default 5000). */
+  nearEnd?: number;
 }
 
 /**
@@ -46,6 +56,7 @@ export class Timeline {
     readonly bundles: LoadedBundle[],
     readonly warnings: string[],
     readonly graph: IdentityGraph,
+    /** @internal */ readonly nearEnd: number,
   ) {}
 
   static async open(dirs: readonly string[], opts: TimelineOptions = {}): Promise<Timeline> {
@@ -53,12 +64,12 @@ export class Timeline {
     try {
       const { bundles, warnings } = await loadBundles(db, dirs);
       const facts = await db.conn.runAndReadAll(
-        `SELECT ${SELECT} FROM events WHERE issued_credential_id IS NOT NULL OR issued_to IS NOT NULL`,
+        `SELECT ${FACT_SELECT} FROM events WHERE issued_credential_id IS NOT NULL OR issued_to IS NOT NULL`,
       );
       const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR)');
-      return new Timeline(db, bundles, warnings, graph);
+      return new Timeline(db, bundles, warnings, graph, opts.nearEnd ?? NEAR_END);
     } catch (err) {
       db.close();
       throw err;
@@ -114,6 +125,11 @@ export class Timeline {
   }
 
   /** @internal */
+  async exec(sql: string, params: DuckDBValue[]): Promise<void> {
+    await this.db.conn.run(sql, params);
+  }
+
+  /** @internal */
   async scalar(sql: string, params: DuckDBValue[]): Promise<number> {
     const reader = await this.db.conn.runAndReadAll(sql, params);
     return Number(reader.getRows()[0]?.[0] ?? 0);
@@ -155,8 +171,14 @@ export class Timeline {
   }
 }
 
+/** Pages this close to either end are served by a top-N query; deeper ones through a position index. */
+const NEAR_END = 5_000;
+let indexSeq = 0;
+
 export class TimelineQuery {
   private readonly where;
+  private total: Promise<number> | undefined;
+  private index: Promise<string> | undefined;
 
   constructor(
     private readonly timeline: Timeline,
@@ -166,12 +188,44 @@ export class TimelineQuery {
   }
 
   count(): Promise<number> {
-    return this.timeline.scalar(`SELECT count(*) FROM events ${this.where.sql}`, this.where.params);
+    this.total ??= this.timeline.scalar(`SELECT count(*) FROM events ${this.where.sql}`, this.where.params);
+    return this.total;
   }
 
-  /** Rows [offset, offset + limit) in time order. */
-  page(offset: number, limit: number): Promise<TimelineRow[]> {
-    return this.timeline.select(this.where.sql, this.where.params, `${ORDER} LIMIT ${Math.max(0, Math.floor(limit))} OFFSET ${Math.max(0, Math.floor(offset))}`);
+  /**
+   * Rows [offset, offset + limit) in time order. Near the start or the end of the timeline this is
+   * a top-N query (fast, small); in the middle of a large timeline a one-time position index
+   * (time, event_id by position, built on first need) turns a page into a narrow time-range read.
+   */
+  async page(offset: number, limit: number): Promise<TimelineRow[]> {
+    const lim = Math.max(0, Math.floor(limit));
+    const off = Math.max(0, Math.floor(offset));
+    const near = this.timeline.nearEnd;
+    if (off < near) return this.timeline.select(this.where.sql, this.where.params, `${ORDER} LIMIT ${lim} OFFSET ${off}`);
+    const n = await this.count();
+    if (off >= n) return [];
+    const fromEnd = n - off - lim;
+    if (fromEnd < near) {
+      const back = Math.max(0, fromEnd);
+      const rows = await this.timeline.select(this.where.sql, this.where.params, `ORDER BY time DESC, event_id DESC LIMIT ${Math.min(lim, n - off)} OFFSET ${back}`);
+      return rows.reverse();
+    }
+    const table = await this.positionIndex();
+    return this.timeline.select(
+      `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim}) AND (SELECT max(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})
+        AND event_id IN (SELECT event_id FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})`,
+      this.where.params,
+      ORDER,
+    );
+  }
+
+  private positionIndex(): Promise<string> {
+    this.index ??= (async () => {
+      const table = `position_${++indexSeq}`;
+      await this.timeline.exec(`CREATE TEMP TABLE ${table} AS SELECT row_number() OVER (${ORDER}) - 1 AS pos, time, event_id FROM events ${this.where.sql}`, this.where.params);
+      return table;
+    })();
+    return this.index;
   }
 
   /** Every row in time order, in batches. */
@@ -189,16 +243,24 @@ function parseAttrs(text: string): Record<string, unknown> | null {
   }
 }
 
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function s(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
 function toFacts(r: Record<string, unknown>): RowFacts {
   let audiences: string[] | null = null;
-  if (typeof r.attrs === 'string' && r.attrs.includes('audiences')) {
-    const a = parseAttrs(r.attrs)?.audiences;
-    if (Array.isArray(a)) audiences = a.filter((x): x is string => typeof x === 'string');
-  }
+  let a: unknown;
+  if (typeof r.audiences === 'string') a = safeParse(r.audiences);
+  else if (typeof r.attrs === 'string' && r.attrs.includes('audiences')) a = parseAttrs(r.attrs)?.audiences;
+  if (Array.isArray(a)) audiences = a.filter((x): x is string => typeof x === 'string');
   return {
     event_id: r.event_id as string,
     time: (r.time as bigint | null) ?? 0n,

@@ -135,3 +135,26 @@ describe('filters resolve through the identity graph, as bound parameters', () =
     }
   });
 });
+
+describe('paging', () => {
+  it('any page equals the same slice of the full ordered timeline, near either end or deep inside', async () => {
+    const dir = tmp();
+    execFileSync(process.execPath, [join(REPO, 'bench/gen-cloudtrail.mjs'), join(dir, 'gen'), '600', '--s3-per-file=600']);
+    const { bundle, rows: all } = await ingestAndRead(dir, [join(dir, 'gen', 'cloudtrail.jsonl')]);
+    expect(all).toHaveLength(600);
+    const tl = await Timeline.open([bundle], { nearEnd: 5 });
+    try {
+      const q = await tl.query({});
+      for (const [off, lim] of [[0, 50], [15, 10], [100, 37], [299, 100], [550, 50], [580, 40], [599, 5], [700, 10]] as const) {
+        const page = await q.page(off, lim);
+        expect(page.map((r) => r.event_id), `${off}+${lim}`).toEqual(all.slice(off, off + lim).map((r) => r.event_id));
+      }
+      const filtered = await tl.query({ grep: 'GetObject' });
+      const expected = all.filter((r) => r.action === 's3:GetObject').map((r) => r.event_id);
+      expect(expected.length).toBeGreaterThan(25);
+      expect((await filtered.page(8, 6)).map((r) => r.event_id)).toEqual(expected.slice(8, 14));
+    } finally {
+      tl.close();
+    }
+  });
+});
