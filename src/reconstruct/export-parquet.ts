@@ -19,8 +19,9 @@ import type { TimelineQuery, TimelineRow } from './timeline.js';
  *   identity_chain  LIST(STRUCT(id VARCHAR, type VARCHAR, via VARCHAR, event_id VARCHAR, confidence VARCHAR))
  *   bundle          VARCHAR
  *   time_ns         BIGINT (the row's time in nanoseconds since the epoch, exact)
- * in time order. Rows stream through a staging NDJSON file (never all in memory); the Parquet
- * file is written under a temporary name, fsynced and renamed, so a reader never sees half a file.
+ * in time order, Snappy-compressed (the codec every Parquet reader has). Rows stream through a
+ * staging NDJSON file (never all in memory); the Parquet file is written under a temporary name,
+ * fsynced and renamed, so a reader never sees half a file.
  */
 
 export const LINKS_TYPE = 'STRUCT(rule VARCHAR, confidence VARCHAR, event_id VARCHAR)[]';
@@ -80,7 +81,7 @@ export async function writeTimelineParquet(query: TimelineQuery, file: string, o
       // Only custody's own generated paths reach this SQL text, as quoted literals.
       const source = n === 0 ? `(SELECT * FROM read_json(${sqlPath(staging)}, columns = {${stagingCols}}, format = 'newline_delimited') WHERE false)` : `read_json(${sqlPath(staging)}, columns = {${stagingCols}}, format = 'newline_delimited', maximum_object_size = 268435456)`;
       await db.conn.run("SET TimeZone = 'UTC'");
-      await db.conn.run(`COPY (SELECT ${select}, links, identity_chain, bundle, CAST(time AS BIGINT) AS time_ns FROM ${source} ORDER BY _n) TO ${sqlPath(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+      await db.conn.run(`COPY (SELECT ${select}, links, identity_chain, bundle, CAST(time AS BIGINT) AS time_ns FROM ${source} ORDER BY _n) TO ${sqlPath(tmp)} (FORMAT parquet, COMPRESSION snappy)`);
     } finally {
       db.close();
     }
