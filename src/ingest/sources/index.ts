@@ -1,9 +1,10 @@
 import type { SourceParser } from '../source.js';
 import { cloudtrail } from './cloudtrail.js';
+import { gcpAudit } from './gcp-audit.js';
 import { k8sAudit } from './k8s-audit.js';
 
 /** Every source parser, in detection order (most specific first). */
-export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit];
+export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit, gcpAudit];
 
 export function parserByName(name: string): SourceParser | undefined {
   return PARSERS.find((p) => p.name === name);
