@@ -205,13 +205,16 @@ function actorOf(r: Activity): Actor {
   return {};
 }
 
-function outcomeOf(r: Activity, action: string): { outcome: Outcome; reason?: string } {
-  const sub = r.subStatus;
+/** Why an operation failed: the error in properties.statusMessage (a JSON string), else the status texts. Only read on failure. */
+function failureDetail(r: Activity): { code?: string; text?: string } {
   const statusMessage = jsonColumn(r.props?.statusMessage);
-  const errorCode = str(at(statusMessage, 'error', 'code'));
-  const errorMessage = str(at(statusMessage, 'error', 'message'));
-  const detail = [errorCode, errorMessage].filter(Boolean).join(': ') || r.resultDescription || sub || r.statusText;
-  if (POLICY_DENY_RE.test(action)) return { outcome: 'denied', reason: detail ?? 'denied by Azure Policy' };
+  const code = str(at(statusMessage, 'error', 'code'));
+  const message = str(at(statusMessage, 'error', 'message'));
+  return { code, text: [code, message].filter(Boolean).join(': ') || r.resultDescription || r.subStatus || r.statusText };
+}
+
+function outcomeOf(r: Activity, action: string): { outcome: Outcome; reason?: string } {
+  if (POLICY_DENY_RE.test(action)) return { outcome: 'denied', reason: failureDetail(r).text ?? 'denied by Azure Policy' };
   if (r.statusCode !== undefined) {
     const code = r.statusCode;
     if (code >= 100 && code < 400) return { outcome: 'success' };
@@ -227,8 +230,9 @@ function outcomeOf(r: Activity, action: string): { outcome: Outcome; reason?: st
   }
   if (SUCCESS.has(result)) return { outcome: 'success' };
   if (FAILURE.has(result)) {
-    const deniedText = [sub, r.resultSignature, errorCode].some((x) => x !== undefined && DENIED_TEXT_RE.test(x));
-    return { outcome: deniedText ? 'denied' : 'failure', reason: detail || r.result };
+    const detail = failureDetail(r);
+    const deniedText = [r.subStatus, r.resultSignature, detail.code].some((x) => x !== undefined && DENIED_TEXT_RE.test(x));
+    return { outcome: deniedText ? 'denied' : 'failure', reason: detail.text || r.result };
   }
   // Start, Accept, Active, InProgress, Updated: a phase of an operation, not its end.
   return { outcome: 'unknown' };
