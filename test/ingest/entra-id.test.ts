@@ -86,9 +86,9 @@ describe('Microsoft Entra ID parser on public samples', () => {
       issued_credential_id: 'hhhhhhhhhhhhhhhhhhhhhh',
       issued_credential_type: 'entra_token',
       issued_to: 'eve@lexcorp.com',
-      host: 'fc66a38e-bcba-4fe9-b2de-c67918514cc5',
+      host: '237c496d-1ca2-4b13-aa0f-69e44d745a27',
     });
-    expect(user.attrs).toMatchObject({ sign_in_type: 'interactive', app_id: '975c4feb-8c6b-4ed8-82e2-f0952ecc64d4', client_app: 'Authenticated SMTP', conditional_access_status: 'notApplied', correlation_id: '9d5f7dd3-46a7-475a-9cc3-96160551ce49', location: { city: 'Springfield', state: 'Virginia', country: 'US' } });
+    expect(user.attrs).toMatchObject({ sign_in_type: 'interactive', app_id: '975c4feb-8c6b-4ed8-82e2-f0952ecc64d4', client_app: 'Authenticated SMTP', conditional_access_status: 'notApplied', correlation_id: '9d5f7dd3-46a7-475a-9cc3-96160551ce49', location: { city: 'Springfield', state: 'Virginia', country: 'US' }, resource_tenant_id: 'fc66a38e-bcba-4fe9-b2de-c67918514cc5' });
 
     const sp = rowAt(rows, PANTHER, 13);
     expect(sp).toMatchObject({
@@ -274,9 +274,10 @@ describe('Microsoft Entra ID parser on public samples', () => {
     delete (audit.properties as Json).activityDisplayName;
     delete (audit.properties as Json).operationName;
     delete audit.operationName;
-    writeFileSync(file, [good, noTime, badTime, risky, audit, [1, 2], 'null'].map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n'));
+    const activity = (JSON.parse(readFileSync(join(SAMPLES, 'azure_activity', 'otel_activitylogs_administrative-log.json'), 'utf8')) as { records: Json[] }).records[0];
+    writeFileSync(file, [good, noTime, badTime, risky, audit, [1, 2], 'null', activity].map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n'));
     const { bundle, summary } = await ingestAndRead(dir, [file]);
-    expect(summary.files[0]).toMatchObject({ source: 'entra_id', accepted: 1, quarantined: 7 });
+    expect(summary.files[0]).toMatchObject({ source: 'entra_id', accepted: 1, quarantined: 8 });
     expect(quarantined(bundle).map((q) => [q.line, q.pointer ?? '', q.reason])).toEqual([
       [2, '', 'no time (createdDateTime, time or TimeGenerated)'],
       [3, '', 'createdDateTime is not a timestamp: "2023-02-30T10:00:00Z"'],
@@ -285,6 +286,7 @@ describe('Microsoft Entra ID parser on public samples', () => {
       [6, '/0', 'not a JSON object'],
       [6, '/1', 'not a JSON object'],
       [7, '', 'not a JSON object'],
+      [8, '', 'not an Entra ID sign-in or audit record (category "Administrative"): an Azure Activity Log record, ingest it with --source azure_activity'],
     ]);
   });
 });

@@ -54,6 +54,9 @@ const OTHER_ENTRA_TABLES = new Set([
   'B2CRequestLogs',
 ]);
 const SOURCE_SYSTEM = 'Azure AD';
+/** Activity Log categories and resource ids, to point Activity records met here at --source azure_activity. */
+const ACTIVITY_LOG_CATEGORIES = new Set(['Administrative', 'ServiceHealth', 'ResourceHealth', 'Alert', 'Autoscale', 'Recommendation', 'Security', 'Policy']);
+const SUBSCRIPTION_RESOURCE_RE = /^\/subscriptions\//i;
 const AADIAM_RESOURCE_RE = /^\/tenants\/[^/]+\/providers\/microsoft\.aadiam\/?$/i;
 
 /** Sign-in error codes that mean Conditional Access blocked the sign-in. */
@@ -272,7 +275,7 @@ function signIn(view: View, kind: SignInKind): ParseResult {
   const event: EventDraft = {
     source_event_id: str(props.id) ?? null,
     time: t.ns,
-    host: str(props.resourceTenantId) ?? str(props.tenantId) ?? str(env.tenantId) ?? str(env.TenantId) ?? null,
+    host: str(props.tenantId) ?? str(env.tenantId) ?? str(env.TenantId) ?? str(props.resourceTenantId) ?? null,
     category: 'auth',
     action: 'entra:Sign-in',
     outcome,
@@ -480,7 +483,11 @@ export const entraId: SourceParser = {
     const kind = kindOf(view);
     if (kind === undefined) {
       const what = view.table ?? text(record.category) ?? str(record.operationName);
-      return { ok: false, reason: what ? `not an Entra ID sign-in or audit record (category ${JSON.stringify(what.slice(0, 64))})` : 'not an Entra ID sign-in or audit record' };
+      const reason = what ? `not an Entra ID sign-in or audit record (category ${JSON.stringify(what.slice(0, 64))})` : 'not an Entra ID sign-in or audit record';
+      // An Activity Log record in the same Event Hub capture: say where it belongs.
+      const rid = str(record.resourceId);
+      const activity = (what !== undefined && ACTIVITY_LOG_CATEGORIES.has(what)) || (rid !== undefined && SUBSCRIPTION_RESOURCE_RE.test(rid));
+      return { ok: false, reason: activity ? `${reason}: an Azure Activity Log record, ingest it with --source azure_activity` : reason };
     }
     return kind === 'audit' ? audit(view) : signIn(view, kind);
   },
