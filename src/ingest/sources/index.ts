@@ -1,9 +1,13 @@
 import type { SourceParser } from '../source.js';
 import { cloudtrail } from './cloudtrail.js';
 import { k8sAudit } from './k8s-audit.js';
+import { okta } from './okta.js';
+import { opa } from './opa.js';
+import { spire } from './spire.js';
+import { vault } from './vault.js';
 
 /** Every source parser, in detection order (most specific first). */
-export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit];
+export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit, okta, vault, opa, spire];
 
 export function parserByName(name: string): SourceParser | undefined {
   return PARSERS.find((p) => p.name === name);
