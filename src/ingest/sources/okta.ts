@@ -133,12 +133,14 @@ function issuedOf(eventType: string, outcome: Outcome, actorId: string | undefin
     return { issued_credential_id: token?.id ?? null, issued_credential_type: 'okta_api_token', issued_to: actorId ?? null };
   }
   const app = targets.find((t) => t.type && APP_TARGET_TYPES.has(t.type));
+  // The client, named the way it is named when it acts (actor_id of its token grants).
+  const holder = app ? (real(app.alternateId) ?? app.id) : label(targets[0]);
   if (eventType === CLIENT_CREATE) {
-    return { issued_credential_id: app?.id ?? null, issued_credential_type: 'okta_oauth_client', issued_to: app?.id ?? label(targets[0]) ?? null };
+    return { issued_credential_id: app?.id ?? null, issued_credential_type: 'okta_oauth_client', issued_to: holder ?? null };
   }
   if (CLIENT_CREDENTIAL_RE.test(eventType)) {
     const secret = targets.find((t) => t !== app && t.id);
-    return { issued_credential_id: secret?.id ?? null, issued_credential_type: 'okta_client_secret', issued_to: app?.id ?? label(targets[0]) ?? null };
+    return { issued_credential_id: secret?.id ?? null, issued_credential_type: 'okta_client_secret', issued_to: holder ?? null };
   }
   if (TOKEN_GRANT_RE.test(eventType)) {
     const token = targets.find((t) => /token/i.test(t.type ?? ''));

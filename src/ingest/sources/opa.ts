@@ -60,7 +60,8 @@ export function decisionOf(result: unknown, present: boolean): Decision {
     if (typeof d === 'string' && /^(deny|denied|forbid)$/i.test(d)) return { outcome: 'denied', reason, resultType: 'object.decision', httpStatus };
     return { outcome: 'unknown', reason: 'result object has no allowed/allow/decision field', resultType: 'object', httpStatus };
   }
-  return { outcome: 'unknown', reason: `result is a ${Array.isArray(result) ? 'array' : result === null ? 'null' : typeof result}, not a decision`, resultType: Array.isArray(result) ? 'array' : result === null ? 'null' : typeof result };
+  const kind = Array.isArray(result) ? 'array' : result === null ? 'null' : typeof result;
+  return { outcome: 'unknown', reason: `result is ${kind === 'array' ? 'an array (query result sets)' : `a ${kind}`}, not a decision`, resultType: kind };
 }
 
 interface Address {
@@ -129,7 +130,7 @@ export const opa: SourceParser = {
     if (!isObj(record)) return { ok: false, reason: 'not a JSON object' };
     const rec = record;
     if (!isDecision(rec)) {
-      if (isOpaServerLog(rec)) return { ok: false, reason: `OPA server log line, not a decision: ${JSON.stringify(String(rec.msg).slice(0, 80))}` };
+      if (typeof rec.msg === 'string' && typeof rec.level === 'string') return { ok: false, reason: `OPA server log line, not a decision: ${JSON.stringify(rec.msg.slice(0, 80))}` };
       return { ok: false, reason: 'not an OPA decision log event: no decision_id with path or query' };
     }
     const timeText = str(rec.timestamp) ?? str(rec.time);

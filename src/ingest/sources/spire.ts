@@ -36,6 +36,10 @@ const SPIRE_MSG_RE =
 
 const SERVER_SUBSYSTEMS = new Set(['ca', 'ca_manager', 'node_api', 'api', 'datastore', 'registration_api', 'bundle_client', 'server_ca', 'authorized_entryfetcher', 'entry_cache', 'jwt_key', 'x509_ca']);
 const AGENT_SUBSYSTEMS = new Set(['manager', 'cache_manager', 'attestor', 'workload_attestor', 'workload_api', 'svid_store_cache', 'sds_api', 'svid_store', 'delegated_identity']);
+const COLUMN_FIELDS = new Set(['time', 'level', 'msg']);
+/** Fields that name a workload or agent identity (a trust_domain_id alone does not). */
+const IDENTITY_FIELDS = ['spiffe_id', 'agent_id', 'caller_id', 'parent_id'];
+const MAX_ATTR_VALUE = 1024;
 const AGENT_PLUGIN_TYPES = new Set(['WorkloadAttestor', 'SVIDStore']);
 const SERVER_PLUGIN_TYPES = new Set(['NodeResolver', 'DataStore', 'UpstreamAuthority', 'Notifier', 'BundlePublisher', 'CredentialComposer', 'UpstreamCA']);
 
@@ -258,12 +262,10 @@ function classify(f: Fields): Classified | { skip: string } {
   if (['error', 'fatal', 'panic', 'warning', 'warn'].includes(level)) {
     return { action: `log.${level === 'warn' ? 'warning' : level}`, category: 'api', outcome: level === 'warning' || level === 'warn' ? 'unknown' : 'failure', reason: err ?? msg };
   }
-  if (Object.entries(f).some(([k, v]) => k !== 'msg' && v.startsWith('spiffe://'))) return { action: 'log', category: 'api', outcome: 'unknown' };
+  if (IDENTITY_FIELDS.some((k) => f[k]?.startsWith('spiffe://'))) return { action: 'log', category: 'api', outcome: 'unknown' };
   return { skip: `SPIRE log line is not an identity event (start-up, listener or internal state): ${JSON.stringify(msg.slice(0, 80))}` };
 }
 
-const COLUMN_FIELDS = new Set(['time', 'level', 'msg']);
-const MAX_ATTR_VALUE = 1024;
 
 export const spire: SourceParser = {
   name: 'spire',
@@ -307,7 +309,7 @@ export const spire: SourceParser = {
     let actorType: ActorType | undefined;
     let uid: number | undefined;
     let exe: string | undefined;
-    if (c.actorFromCaller) {
+    if (c.actorFromCaller || (c.issue && (f.caller_id || f.caller_uid !== undefined))) {
       if (f.caller_id) {
         actorId = f.caller_id;
         actorType = f.caller_id.includes('/spire/agent/') ? 'agent' : 'workload';
@@ -315,7 +317,9 @@ export const spire: SourceParser = {
         uid = num(f.caller_uid);
         exe = f.caller_path;
         actorId = `uid:${f.caller_uid}${f.caller_path ? ` (${f.caller_path})` : ''}`;
-        actorType = f.caller_uid === '0' ? 'human' : 'unknown';
+        // The spire-server CLI on the admin socket is an operator; other local callers
+        // (spire-controller-manager, scripts) cannot be told apart from the log line.
+        actorType = /(^|\/)spire-server$/.test(f.caller_path ?? '') ? 'human' : 'unknown';
       } else if (f.caller_addr) {
         actorId = f.caller_addr;
         actorType = 'unknown';
