@@ -243,6 +243,12 @@ describe('SPIRE log parser on current SPIRE lines', () => {
     for (const v of [null, 7, {}, '', '=', 'time=', 'time="', '"', 'x'.repeat(10_000)]) expect(() => spire.parse(v, { line: 1, pointer: '' })).not.toThrow();
     // A generic logrus line from another program is not taken for SPIRE.
     expect(spire.detect('time="2026-01-01T00:00:00Z" level=info msg="Starting containerd" version=1.7')).toBe(false);
+    expect(spire.detect('time="2026-01-01T00:00:00Z" level=info msg="API accessed"')).toBe(false);
+    expect(spire.detect('time="2026-01-01T00:00:00Z" level=info msg="Starting server" addr=":8080"')).toBe(false);
+    expect(spire.detect('INFO[0000] Starting server on :8080')).toBe(false);
     expect(spire.detect('# bypass-global-date-remapper-parse-failure-checks')).toBe(false);
+    // What a SPIRE file's first line usually is, with no subsystem or SPIFFE id on it.
+    expect(spire.detect('time="2022-04-25T22:04:43Z" level=warning msg="Current umask 0022 is too permissive; setting umask 0027"')).toBe(true);
+    expect(spire.detect('time="2025-10-01T11:33:20Z" level=info msg="Starting agent" data_dir=/var/lib/spire-agent version=1.12.4')).toBe(true);
   });
 });

@@ -31,8 +31,9 @@ const TTY_RE = /^(PANI|FATA|ERRO|WARN|INFO|DEBU|TRAC)\[\d+\]\s/;
 const LOGRUS_START_RE = /^(time|level|msg)=/;
 
 /** Messages only SPIRE writes, for detecting a file whose first line carries no other marker. */
-const SPIRE_MSG_RE =
-  /SVID|attestation|Starting (agent|server)|^Current umask \d+ is too permissive|^Plugin loaded|^Configured plugin|registration entr|^API accessed|^Audit log$|trust bundle|^Bundle (loaded|is not found)/i;
+const SPIRE_MSG_RE = /SVID|node attestation|attested to have selectors|^Current umask \d+ is too permissive|registration entr|trust bundle/i;
+/** SPIRE's plugin types (`Plugin loaded` lines name one). */
+const SPIRE_PLUGIN_TYPES = new Set(['NodeAttestor', 'WorkloadAttestor', 'KeyManager', 'DataStore', 'UpstreamAuthority', 'Notifier', 'NodeResolver', 'SVIDStore', 'BundlePublisher', 'CredentialComposer']);
 
 const SERVER_SUBSYSTEMS = new Set(['ca', 'ca_manager', 'node_api', 'api', 'datastore', 'registration_api', 'bundle_client', 'server_ca', 'authorized_entryfetcher', 'entry_cache', 'jwt_key', 'x509_ca']);
 const AGENT_SUBSYSTEMS = new Set(['manager', 'cache_manager', 'attestor', 'workload_attestor', 'workload_api', 'svid_store_cache', 'sds_api', 'svid_store', 'delegated_identity']);
@@ -153,7 +154,10 @@ function readLine(raw: string): Line {
 function spireMarked(f: Fields): boolean {
   if ('subsystem_name' in f) return true;
   if (Object.values(f).some((v) => v.includes('spiffe://'))) return true;
-  return SPIRE_MSG_RE.test(f.msg ?? '');
+  const msg = f.msg ?? '';
+  if (/^Starting (agent|server)\b/i.test(msg)) return 'data_dir' in f || msg.includes('data directory');
+  if (/^(Plugin loaded|Configured plugin)/.test(msg)) return f.plugin_type !== undefined && SPIRE_PLUGIN_TYPES.has(f.plugin_type);
+  return SPIRE_MSG_RE.test(msg);
 }
 
 // ---- fields → columns ----
@@ -275,7 +279,7 @@ export const spire: SourceParser = {
   detect(sample) {
     if (typeof sample !== 'string') return false;
     const l = readLine(sample);
-    if (l.format === 'tty') return /subsystem_name=|spiffe:\/\//.test(sample) || SPIRE_MSG_RE.test(sample);
+    if (l.format === 'tty') return /\ssubsystem_name=|spiffe:\/\//.test(sample);
     if (!l.fields) return false;
     const f = l.fields;
     if (typeof f.msg !== 'string' || typeof f.level !== 'string' || typeof f.time !== 'string') return false;

@@ -130,6 +130,7 @@ export const vault: SourceParser = {
     const display = str(actorAuth?.display_name);
     const actorId = entityId ?? display;
     const accessor = isLogin ? undefined : (str(auth?.accessor) ?? str(req.client_token_accessor));
+    const issueTime = str(auth?.token_issue_time);
 
     let issued: Pick<EventDraft, 'issued_credential_id' | 'issued_credential_type' | 'issued_credential_expires' | 'issued_to'> = {};
     if (issuedAccessor) {
@@ -158,7 +159,6 @@ export const vault: SourceParser = {
     const event: EventDraft = {
       source_event_id: str(req.id) ?? null,
       time,
-      host: str(rec.forwarded_from) ?? null,
       category,
       action: `vault:${operation}${path ? ` ${path}` : ''}`,
       outcome,
@@ -169,7 +169,7 @@ export const vault: SourceParser = {
       actor_name: display ?? null,
       credential_id: accessor ?? null,
       credential_type: accessor ? 'vault_token' : null,
-      credential_expires: accessor ? addSeconds(str(auth?.token_issue_time) ? parseTimeNs(str(auth?.token_issue_time)!) : null, num(auth?.token_ttl)) : null,
+      credential_expires: accessor && issueTime ? addSeconds(parseTimeNs(issueTime), num(auth?.token_ttl)) : null,
       k8s_namespace: str(metadata?.service_account_namespace) ?? null,
       k8s_service_account: str(metadata?.service_account_name) ?? null,
       k8s_pod: str(metadata?.pod_name) ?? null,
@@ -204,6 +204,7 @@ export const vault: SourceParser = {
         remote_address: remote && !IP_RE.test(remote) ? remote : undefined,
         wrap_ttl: num(req.wrap_ttl) || undefined,
         forwarded: rec.forwarded === true ? true : undefined,
+        forwarded_from: str(rec.forwarded_from),
       }),
     };
     const a = event.attrs as Record<string, unknown>;
