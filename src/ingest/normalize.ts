@@ -128,12 +128,35 @@ function accept(out: BatchOutput, ctx: FileContext, draft: EventDraft, line: num
   if (out.maxTime === null || ev.time > out.maxTime) out.maxTime = ev.time;
 }
 
+/** The instants a TIMESTAMP_NS column holds (signed 64-bit ns: years 1677 to 2262). */
+const MIN_NS = -(2n ** 63n) + 1n;
+const MAX_NS = 2n ** 63n - 1n;
+
+function inRange(ns: bigint): boolean {
+  return ns >= MIN_NS && ns <= MAX_NS;
+}
+
+/**
+ * Times the event model cannot hold would fail the whole Parquet part: an event time out of range
+ * quarantines the record, an expiry out of range (a key "valid until 9999") is dropped.
+ */
+function checkTimes(draft: EventDraft): string | undefined {
+  if (!inRange(draft.time)) return `time is out of range (${draft.time} ns since the epoch)`;
+  if (draft.credential_expires != null && !inRange(draft.credential_expires)) draft.credential_expires = null;
+  if (draft.issued_credential_expires != null && !inRange(draft.issued_credential_expires)) draft.issued_credential_expires = null;
+  return undefined;
+}
+
 function parseRecord(out: BatchOutput, ctx: FileContext, record: unknown, line: number, pointer: string, original?: string): void {
-  let result;
+  let result: ReturnType<SourceParser['parse']>;
   try {
     result = ctx.parser.parse(record, { line, pointer });
   } catch (err) {
     result = { ok: false as const, reason: `parser error: ${(err as Error).message}` };
+  }
+  if (result.ok) {
+    const bad = checkTimes(result.event);
+    if (bad) result = { ok: false, reason: bad };
   }
   if (result.ok) accept(out, ctx, result.event, line, pointer);
   else {
