@@ -23,8 +23,12 @@ export const LINK_RULES = {
 /** Chain element types that name a principal or workload (everything but `unknown`). */
 const IDENTITY_TYPES = new Set(['human', 'service_account', 'role_session', 'role', 'workload', 'api_key', 'agent']);
 
-/** Credential types that do not expire on their own. */
-export const DEFAULT_LONG_LIVED_TYPES = ['aws_access_key', 'gcp_service_account_key', 'azure_client_secret', 'okta_api_token', 'api_token', 'static_token'];
+/**
+ * Credential types (as the parsers name them) that do not expire on their own: AWS IAM user keys,
+ * GCP service-account keys and API keys, Okta API tokens (SSWS) and client secrets, Entra client
+ * secrets, Azure storage account keys, and generic static tokens.
+ */
+export const DEFAULT_LONG_LIVED_TYPES = ['aws_access_key', 'gcp_sa_key', 'gcp_api_key', 'okta_api_token', 'okta_client_secret', 'entra_client_secret', 'azure_storage_key', 'api_token', 'static_token'];
 /** AWS long-term access key ids (IAM users, root): AKIA + 16. */
 const AWS_LONG_TERM_KEY = /^AKIA[A-Z0-9]{12,}$/;
 

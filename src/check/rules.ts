@@ -86,7 +86,7 @@ export const credentialLifetimeSchema = z
     max_session: durationSchema.optional().describe('Issued credentials may live at most this long.'),
     credential_types: z.array(nonEmpty).min(1).optional().describe('max_session applies to these issued credential types. Omitted: all.'),
     long_lived: z.enum(['forbid', 'allow']).default('allow').describe('forbid: any use of a long-lived credential (AKIA… access keys, static API tokens) is a violation.'),
-    long_lived_types: z.array(nonEmpty).optional().describe('Credential types counted as long-lived (default: aws_access_key, gcp_service_account_key, azure_client_secret, okta_api_token, api_token, static_token).'),
+    long_lived_types: z.array(nonEmpty).optional().describe('Credential types counted as long-lived (default: aws_access_key, gcp_sa_key, gcp_api_key, okta_api_token, okta_client_secret, entra_client_secret, azure_storage_key, api_token, static_token).'),
   })
   .refine((r) => r.max_session !== undefined || r.long_lived === 'forbid', { message: 'set max_session, long_lived: forbid, or both', path: ['max_session'] })
   .describe('Sessions longer than max_session; long-lived keys used at all.');

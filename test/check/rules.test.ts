@@ -179,6 +179,22 @@ describe('credential_lifetime', () => {
     expect(assume.message).toBe('long-lived aws_access_key AKIAQRSTUVWXYZEXAMPLE used');
     expect(assume.source_ref).toMatch(/awsdocs_iam_cloudtrail_examples_valid\.jsonl:2$/);
   });
+
+  it('long_lived: forbid flags the GCP service-account key and Okta API token uses in the public samples', async () => {
+    const dir = join(root, 'idp');
+    await ingest({ bundle: dir, inputs: [join(SAMPLES, 'gcp_audit'), join(SAMPLES, 'okta')] });
+    const rows = await readRows(dir);
+    const r = rule(await check(dir, 'rules:\n  - {name: r, kind: credential_lifetime, severity: high, long_lived: forbid}\n'));
+    const counts: Record<string, number> = {};
+    for (const v of r.violations) {
+      const type = rows.find((x) => x.event_id === v.event_id)!.credential_type as string;
+      counts[type] = (counts[type] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ gcp_sa_key: 15, okta_api_token: 4 });
+    expect(r.violations.filter((v) => v.message.startsWith('long-lived okta_api_token '))).toHaveLength(4);
+    // Session-scoped credentials of the same samples are not long-lived.
+    expect(rows.some((x) => x.credential_type === 'okta_session')).toBe(true);
+  });
 });
 
 describe('unattributed_action', () => {

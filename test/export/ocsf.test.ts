@@ -102,7 +102,7 @@ describe('OCSF export', () => {
     expect(token).toMatchObject({ class_uid: 3002, user: { uid: 'system:serviceaccount:ci:deployer' }, actor: { user: { uid: 'system:node:ip-10-0-1-23.ec2.internal', type_id: 3 } }, service: { name: 'kubernetes' } });
   });
 
-  it('public samples (CloudTrail, Kubernetes audit) all conform', async () => {
+  it('public samples of every ingested source conform', async () => {
     const bundle = join(root, 'samples');
     await ingest({
       bundle,
@@ -112,11 +112,18 @@ describe('OCSF export', () => {
         join(SAMPLES, 'aws_cloudtrail/plaso_aws_cloudtrail_lookup_events.jsonl'),
         join(SAMPLES, 'k8s_audit/audit2rbac_demo_v1.log'),
         join(SAMPLES, 'k8s_audit/falco_trace_files_k8s_audit'),
+        join(SAMPLES, 'okta'),
+        join(SAMPLES, 'gcp_audit'),
+        join(SAMPLES, 'entra_id'),
+        join(SAMPLES, 'azure_activity'),
+        join(SAMPLES, 'opa_decision'),
       ],
     });
     const rows = await readRows(bundle);
     const events = rows.map(toOcsf);
     expectValid(events);
+    expect(new Set(rows.map((r) => r.source))).toEqual(new Set(['cloudtrail', 'k8s_audit', 'okta', 'gcp_audit', 'entra_id', 'azure_activity', 'opa']));
+    expect(new Set(events.map((e) => e.class_uid))).toEqual(new Set([3002, 6003]));
     const login = events[rows.findIndex((r) => r.action === 'signin:ConsoleLogin')]!;
     expect(login).toMatchObject({ class_uid: 3002, activity_id: 1, activity_name: 'Logon', type_uid: 300201 });
     const denied = rows.findIndex((r) => r.outcome === 'denied' && r.category === 'api');
