@@ -181,7 +181,8 @@ function flowFacts(row: TimelineRow): FlowFacts {
 
 async function forbiddenFlow(ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): Promise<Outcome> {
   const out: Outcome = { examined: 0, violations: [] };
-  for await (const row of scoped(ctx, rule.scope, { categories: ['network'] })) {
+  // A mesh or policy denial of a connection is an attempt (counted with include_failed).
+  for await (const row of scoped(ctx, rule.scope, { categories: rule.include_failed ? ['network', 'enforcement'] : ['network'] })) {
     out.examined++;
     if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) continue;
     const f = flowFacts(row);
@@ -333,8 +334,9 @@ async function unattributedAction(ctx: EvalContext, rule: RuleOf<'unattributed_a
 function gapText(row: TimelineRow): string {
   const a = row.attrs ?? {};
   const pick = (...keys: string[]): unknown => keys.map((k) => a[k]).find((v) => v !== undefined && v !== null);
-  const lost = pick('lost', 'lost_events', 'dropped', 'count');
-  const until = pick('until', 'end', 'window_end', 'to');
+  // Recorder gap rows (drop_count, gap_end) and Tetragon's (dropped_events); other names as sources spell them.
+  const lost = pick('drop_count', 'dropped_events', 'lost', 'lost_events', 'dropped', 'count');
+  const until = pick('gap_end', 'until', 'end', 'window_end', 'to');
   const kind = pick('kind', 'kinds', 'by_kind');
   const parts = [`recorder lost ${typeof lost === 'number' || typeof lost === 'string' ? String(lost) : 'an unknown number of'} event(s)`];
   if (kind !== undefined) parts.push(`(${typeof kind === 'string' ? kind : JSON.stringify(kind)})`);
