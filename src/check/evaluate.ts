@@ -1,5 +1,5 @@
 import { parseTimeNs, formatTimeNs } from '../model/time.js';
-import type { ChainElement, TimelineFilter, TimelineRow } from '../reconstruct/index.js';
+import type { ChainElement, TimelineRow } from '../reconstruct/index.js';
 import type { Timeline } from '../reconstruct/timeline.js';
 import { globMatcher } from './glob.js';
 import { destinationMatches, hostOfTarget, ipFamily, NetSet, normalizeIp, type FlowFacts } from './net.js';
@@ -40,17 +40,34 @@ export interface EvalContext {
   drops: { total: number; by_kind: Record<string, number> };
 }
 
-export async function evaluateRule(ctx: EvalContext, rule: Rule): Promise<RuleResult> {
-  const r = await EVALUATORS[rule.kind](ctx, rule as never);
-  return {
-    name: rule.name,
-    kind: rule.kind,
-    severity: rule.severity,
-    description: rule.description ?? null,
-    status: r.violations.length > 0 ? 'fail' : 'pass',
-    examined: r.examined,
-    violations: r.violations,
-  };
+/** Evaluates every rule of a policy, in order. Row rules that share a time window and workload share one pass over the timeline. */
+export async function evaluateRules(ctx: EvalContext, rules: readonly Rule[]): Promise<RuleResult[]> {
+  const lookup = new RowLookup(ctx.timeline);
+  const visitors = rules.map((r) => (r.kind === 'evidence_completeness' ? null : VISITORS[r.kind](ctx, r as never)));
+  const groups = new Map<string, RowVisitor[]>();
+  for (const v of visitors) {
+    if (!v) continue;
+    const key = JSON.stringify([String(v.scope?.since ?? ''), String(v.scope?.until ?? ''), v.scope?.workload ?? '']);
+    const g = groups.get(key);
+    if (g) g.push(v);
+    else groups.set(key, [v]);
+  }
+  for (const group of groups.values()) await pass(ctx, group);
+  const results: RuleResult[] = [];
+  for (const [i, rule] of rules.entries()) {
+    const v = visitors[i];
+    const r = v ? await v.finish(lookup) : await evidenceCompleteness(ctx, rule as RuleOf<'evidence_completeness'>);
+    results.push({
+      name: rule.name,
+      kind: rule.kind,
+      severity: rule.severity,
+      description: rule.description ?? null,
+      status: r.violations.length > 0 ? 'fail' : 'pass',
+      examined: r.examined,
+      violations: r.violations,
+    });
+  }
+  return results;
 }
 
 interface Outcome {
@@ -58,31 +75,60 @@ interface Outcome {
   violations: Violation[];
 }
 
-type Evaluator<K extends Rule['kind']> = (ctx: EvalContext, rule: RuleOf<K>) => Promise<Outcome>;
+/**
+ * A row rule: which rows it wants (categories, sources, scope), what it does with each, and how it
+ * turns what it saw into an outcome once every pass has ended (lookups by event id happen only
+ * then: never while a stream is open).
+ */
+interface RowVisitor {
+  scope: Scope | undefined;
+  categories?: readonly string[];
+  sources?: readonly string[];
+  visit(row: TimelineRow): void;
+  finish(lookup: RowLookup): Promise<Outcome>;
+}
 
-const EVALUATORS: { [K in Rule['kind']]: Evaluator<K> } = {
+type VisitorFactory<K extends Rule['kind']> = (ctx: EvalContext, rule: RuleOf<K>) => RowVisitor;
+
+const VISITORS: { [K in Exclude<Rule['kind'], 'evidence_completeness'>]: VisitorFactory<K> } = {
   forbidden_flow: forbiddenFlow,
   credential_misuse: credentialMisuse,
   credential_lifetime: credentialLifetime,
   unenforced_deny: unenforcedDeny,
   unattributed_action: unattributedAction,
-  evidence_completeness: evidenceCompleteness,
 };
 
 // ---------------------------------------------------------------- scope
 
-/** Rows of a scope (plus a narrowing filter), in time order. The stream is consumed to the end before anything else queries. */
-async function* scoped(ctx: EvalContext, scope: Scope | undefined, narrow: TimelineFilter = {}): AsyncGenerator<TimelineRow> {
-  const q = await ctx.timeline.query({ ...narrow, since: scope?.since, until: scope?.until, workload: scope?.workload });
-  const inNs = scope?.namespace ? namespaceMatcher(scope.namespace) : null;
-  const who = scope?.identity ? globMatcher(scope.identity) : null;
+/**
+ * One pass over the rows a group of visitors needs: DuckDB narrows by the shared window and
+ * workload (bound parameters, the identity graph for --workload) and by the union of the
+ * visitors' categories and sources; each visitor then takes the rows of its own categories,
+ * sources, namespace and identity.
+ */
+async function pass(ctx: EvalContext, group: RowVisitor[]): Promise<void> {
+  const scope = group[0]!.scope;
+  const union = (pick: (v: RowVisitor) => readonly string[] | undefined): string[] | undefined =>
+    group.every((v) => pick(v) !== undefined) ? [...new Set(group.flatMap((v) => pick(v)!))].sort() : undefined;
+  const q = await ctx.timeline.query({ since: scope?.since, until: scope?.until, workload: scope?.workload, categories: union((v) => v.categories), sources: union((v) => v.sources) });
+  const takers = group.map((v) => ({ v, accepts: acceptor(v) }));
   for await (const batch of q.rows()) {
-    for (const row of batch) {
-      if (inNs && !inNs(row)) continue;
-      if (who && !(typeof row.actor_id === 'string' && who(row.actor_id)) && !row.identity_chain.some((el) => who(el.id))) continue;
-      yield row;
-    }
+    for (const row of batch) for (const t of takers) if (t.accepts(row)) t.v.visit(row);
   }
+}
+
+function acceptor(v: RowVisitor): (row: TimelineRow) => boolean {
+  const cats = v.categories ? new Set(v.categories) : null;
+  const srcs = v.sources ? new Set(v.sources) : null;
+  const inNs = v.scope?.namespace ? namespaceMatcher(v.scope.namespace) : null;
+  const who = v.scope?.identity ? globMatcher(v.scope.identity) : null;
+  return (row) => {
+    if (cats && !cats.has(row.category)) return false;
+    if (srcs && !srcs.has(row.source)) return false;
+    if (inNs && !inNs(row)) return false;
+    if (who && !(typeof row.actor_id === 'string' && who(row.actor_id)) && !row.identity_chain.some((el) => who(el.id))) return false;
+    return true;
+  };
 }
 
 function namespaceMatcher(ns: string): (row: TimelineRow) => boolean {
@@ -179,30 +225,27 @@ function flowFacts(row: TimelineRow): FlowFacts {
   return { ip: str(row.dst_ip), port, hosts, spiffeIds };
 }
 
-async function forbiddenFlow(ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): Promise<Outcome> {
+function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVisitor {
   const out: Outcome = { examined: 0, violations: [] };
-  // A mesh or policy denial of a connection is an attempt (counted with include_failed).
-  for await (const row of scoped(ctx, rule.scope, { categories: rule.include_failed ? ['network', 'enforcement'] : ['network'] })) {
-    out.examined++;
-    if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) continue;
-    const f = flowFacts(row);
-    const hit = rule.to.find((d) => destinationMatches(d, f));
-    if (!hit) continue;
-    const where = f.spiffeIds[0] ?? (f.ip ? `${f.ip}${f.port !== null ? `:${f.port}` : ''}` : (f.hosts[0] ?? str(row.target) ?? '?'));
-    const who = podOf(row) ?? str(row.exe) ?? str(row.actor_id) ?? 'unattributed process';
-    out.violations.push(violation(row, `${who} connected to ${where} (forbidden: ${hit.text})${row.outcome === 'success' || row.outcome === 'allowed' ? '' : `, outcome ${row.outcome}`}`));
-  }
-  return out;
+  return {
+    scope: rule.scope,
+    // A mesh or policy denial of a connection is an attempt (counted with include_failed).
+    categories: rule.include_failed ? ['network', 'enforcement'] : ['network'],
+    visit(row) {
+      out.examined++;
+      if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) return;
+      const f = flowFacts(row);
+      const hit = rule.to.find((d) => destinationMatches(d, f));
+      if (!hit) return;
+      const where = f.spiffeIds[0] ?? (f.ip ? `${f.ip}${f.port !== null ? `:${f.port}` : ''}` : (f.hosts[0] ?? str(row.target) ?? '?'));
+      const who = podOf(row) ?? str(row.exe) ?? str(row.actor_id) ?? 'unattributed process';
+      out.violations.push(violation(row, `${who} connected to ${where} (forbidden: ${hit.text})${row.outcome === 'success' || row.outcome === 'allowed' ? '' : `, outcome ${row.outcome}`}`));
+    },
+    finish: async () => out,
+  };
 }
 
 // ---------------------------------------------------------------- credential misuse
-
-interface Use {
-  row: TimelineRow;
-  ip: string | null;
-  issuance: string | null;
-  credWorkload: string | null;
-}
 
 /** The workload a credential was issued to: reached through issuance, not the row's own attribution. */
 function credentialWorkload(chain: readonly ChainElement[]): string | null {
@@ -210,101 +253,126 @@ function credentialWorkload(chain: readonly ChainElement[]): string | null {
   return el?.id ?? null;
 }
 
-async function credentialMisuse(ctx: EvalContext, rule: RuleOf<'credential_misuse'>): Promise<Outcome> {
+/** A use whose verdict waits for its issuance row: only the facts the verdict and the report need. */
+interface PendingUse {
+  v: Violation;
+  type: string;
+  ip: string | null;
+  issuance: string | null;
+  usedBy: string | null;
+  credWorkload: string | null;
+}
+
+function credentialMisuse(_ctx: EvalContext, rule: RuleOf<'credential_misuse'>): RowVisitor {
   const allowed = new NetSet(rule.allowed_cidrs);
   const types = rule.credential_types ? new Set(rule.credential_types) : null;
-  const uses: Use[] = [];
+  const pending: PendingUse[] = [];
   let examined = 0;
-  for await (const row of scoped(ctx, rule.scope)) {
-    const cred = str(row.credential_id);
-    if (!cred) continue;
-    if (types && !types.has(str(row.credential_type) ?? '')) continue;
-    examined++;
-    const src = str(row.src_ip);
-    // Addresses only: AWS services acting for a principal log a service name ("s3.amazonaws.com") instead.
-    const ip = src && ipFamily(src) ? normalizeIp(src) : null;
-    const issuance = row.links.find((l) => l.rule === LINK_RULES.issuance)?.event_id ?? null;
-    uses.push({ row, ip, issuance, credWorkload: credentialWorkload(row.identity_chain) });
-  }
-  const lookup = new RowLookup(ctx.timeline);
-  const violations: Violation[] = [];
-  for (const u of uses) {
-    const cred = str(u.row.credential_id)!;
-    const reasons: string[] = [];
-    const related: RelatedRow[] = [];
-    if (u.ip && !allowed.has(u.ip)) {
-      const issued = u.issuance ? await lookup.get(u.issuance) : null;
-      const issuedFrom = issued && str(issued.src_ip) && ipFamily(str(issued.src_ip)!) ? normalizeIp(str(issued.src_ip)!) : null;
-      if (rule.same_ip_as_issuance && issuedFrom) {
-        if (issuedFrom !== u.ip) {
-          reasons.push(`used from ${u.ip}; it was issued to a request from ${issuedFrom} (${issued!.action})`);
-          related.push(await lookup.related('issuance', u.issuance!));
+  return {
+    scope: rule.scope,
+    visit(row) {
+      const cred = str(row.credential_id);
+      if (!cred) return;
+      if (types && !types.has(str(row.credential_type) ?? '')) return;
+      examined++;
+      const src = str(row.src_ip);
+      // Addresses only: AWS services acting for a principal log a service name ("s3.amazonaws.com") instead.
+      const ip = src && ipFamily(src) ? normalizeIp(src) : null;
+      const usedBy = podOf(row);
+      const credWorkload = credentialWorkload(row.identity_chain);
+      const outsideNet = ip !== null && !allowed.has(ip);
+      const otherWorkload = rule.same_workload && usedBy !== null && credWorkload !== null && usedBy !== credWorkload;
+      // Most uses are decided here: inside the allowed networks and by their own workload.
+      if (!outsideNet && !otherWorkload) return;
+      const issuance = row.links.find((l) => l.rule === LINK_RULES.issuance)?.event_id ?? null;
+      pending.push({ v: violation(row, ''), type: str(row.credential_type) ?? 'credential', ip: outsideNet ? ip : null, issuance, usedBy: otherWorkload ? usedBy : null, credWorkload });
+    },
+    async finish(lookup) {
+      const violations: Violation[] = [];
+      for (const u of pending) {
+        const reasons: string[] = [];
+        const related: RelatedRow[] = [];
+        if (u.ip) {
+          const issued = u.issuance ? await lookup.get(u.issuance) : null;
+          const issuedSrc = issued ? str(issued.src_ip) : null;
+          const issuedFrom = issuedSrc && ipFamily(issuedSrc) ? normalizeIp(issuedSrc) : null;
+          if (rule.same_ip_as_issuance && issuedFrom) {
+            if (issuedFrom !== u.ip) {
+              reasons.push(`used from ${u.ip}; it was issued to a request from ${issuedFrom} (${issued!.action})`);
+              related.push(await lookup.related('issuance', u.issuance!));
+            }
+          } else if (allowed.size > 0) {
+            reasons.push(`used from ${u.ip}, outside the allowed networks`);
+          }
         }
-      } else if (allowed.size > 0) {
-        reasons.push(`used from ${u.ip}, outside the allowed networks`);
+        if (u.usedBy) {
+          reasons.push(`used by workload ${u.usedBy}; it was issued to ${u.credWorkload}`);
+          if (u.issuance && !related.some((r) => r.event_id === u.issuance)) related.push(await lookup.related('issuance', u.issuance));
+        }
+        if (reasons.length > 0) violations.push({ ...u.v, message: `${u.type} ${u.v.credential_id} ${reasons.join('; ')}`, related });
       }
-    }
-    const usedBy = podOf(u.row);
-    if (rule.same_workload && usedBy && u.credWorkload && usedBy !== u.credWorkload) {
-      reasons.push(`used by workload ${usedBy}; it was issued to ${u.credWorkload}`);
-      if (u.issuance && !related.some((r) => r.event_id === u.issuance)) related.push(await lookup.related('issuance', u.issuance));
-    }
-    if (reasons.length > 0) violations.push(violation(u.row, `${str(u.row.credential_type) ?? 'credential'} ${cred} ${reasons.join('; ')}`, related));
-  }
-  return { examined, violations };
+      return { examined, violations };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- credential lifetime
 
-async function credentialLifetime(ctx: EvalContext, rule: RuleOf<'credential_lifetime'>): Promise<Outcome> {
+function credentialLifetime(_ctx: EvalContext, rule: RuleOf<'credential_lifetime'>): RowVisitor {
   const types = rule.credential_types ? new Set(rule.credential_types) : null;
   const longLived = new Set(rule.long_lived_types ?? DEFAULT_LONG_LIVED_TYPES);
   const out: Outcome = { examined: 0, violations: [] };
-  for await (const row of scoped(ctx, rule.scope)) {
-    const issued = str(row.issued_credential_id);
-    const cred = str(row.credential_id);
-    if (!issued && !cred) continue;
-    out.examined++;
-    if (rule.max_session !== undefined && issued && typeof row.issued_credential_expires === 'string') {
-      const type = str(row.issued_credential_type) ?? 'credential';
-      const start = parseTimeNs(row.time);
-      const end = parseTimeNs(row.issued_credential_expires);
-      if ((!types || types.has(type)) && start !== null && end !== null && end - start > rule.max_session) {
-        out.violations.push(violation(row, `issued ${type} ${issued} valid for ${durationText(end - start)} (until ${formatTimeNs(end)}), longer than ${durationText(rule.max_session)}`));
-        continue;
+  return {
+    scope: rule.scope,
+    visit(row) {
+      const issued = str(row.issued_credential_id);
+      const cred = str(row.credential_id);
+      if (!issued && !cred) return;
+      out.examined++;
+      if (rule.max_session !== undefined && issued && typeof row.issued_credential_expires === 'string') {
+        const type = str(row.issued_credential_type) ?? 'credential';
+        const start = parseTimeNs(row.time);
+        const end = parseTimeNs(row.issued_credential_expires);
+        if ((!types || types.has(type)) && start !== null && end !== null && end - start > rule.max_session) {
+          out.violations.push(violation(row, `issued ${type} ${issued} valid for ${durationText(end - start)} (until ${formatTimeNs(end)}), longer than ${durationText(rule.max_session)}`));
+          return;
+        }
       }
-    }
-    if (rule.long_lived === 'forbid' && cred) {
-      const type = str(row.credential_type);
-      if ((type && longLived.has(type)) || AWS_LONG_TERM_KEY.test(cred)) {
-        out.violations.push(violation(row, `long-lived ${type ?? 'credential'} ${cred} used`));
+      if (rule.long_lived === 'forbid' && cred) {
+        const type = str(row.credential_type);
+        if ((type && longLived.has(type)) || AWS_LONG_TERM_KEY.test(cred)) out.violations.push(violation(row, `long-lived ${type ?? 'credential'} ${cred} used`));
       }
-    }
-  }
-  return out;
+    },
+    finish: async () => out,
+  };
 }
 
 // ---------------------------------------------------------------- unenforced deny
 
-async function unenforcedDeny(ctx: EvalContext, rule: RuleOf<'unenforced_deny'>): Promise<Outcome> {
-  const gaps: { row: TimelineRow; successes: string[] }[] = [];
+function unenforcedDeny(_ctx: EvalContext, rule: RuleOf<'unenforced_deny'>): RowVisitor {
+  const gaps: { v: Violation; row: Pick<TimelineRow, 'source' | 'action' | 'target'>; successes: string[] }[] = [];
   let examined = 0;
-  for await (const row of scoped(ctx, rule.scope)) {
-    const decided = row.links.filter((l) => l.rule === LINK_RULES.enforcementGap || l.rule === LINK_RULES.enforced);
-    if (decided.length === 0) continue;
-    examined++;
-    const successes = [...new Set(decided.filter((l) => l.rule === LINK_RULES.enforcementGap).map((l) => l.event_id))];
-    if (successes.length > 0) gaps.push({ row, successes });
-  }
-  const lookup = new RowLookup(ctx.timeline);
-  const violations: Violation[] = [];
-  for (const g of gaps) {
-    const related = await Promise.all(g.successes.map((id) => lookup.related('succeeded-after-deny', id)));
-    const first = await lookup.get(g.successes[0]!);
-    const where = first ? ` (${first.source} ${first.action}${str(first.target) ? ` ${str(first.target)}` : ''} at ${first.time})` : '';
-    violations.push(violation(g.row, `${g.row.source} denied ${g.row.action}${str(g.row.target) ? ` on ${str(g.row.target)}` : ''}, yet the same action succeeded ${g.successes.length === 1 ? 'once' : `${g.successes.length} times`}${where}`, related));
-  }
-  return { examined, violations };
+  return {
+    scope: rule.scope,
+    visit(row) {
+      const decided = row.links.filter((l) => l.rule === LINK_RULES.enforcementGap || l.rule === LINK_RULES.enforced);
+      if (decided.length === 0) return;
+      examined++;
+      const successes = [...new Set(decided.filter((l) => l.rule === LINK_RULES.enforcementGap).map((l) => l.event_id))];
+      if (successes.length > 0) gaps.push({ v: violation(row, ''), row: { source: row.source, action: row.action, target: row.target }, successes });
+    },
+    async finish(lookup) {
+      const violations: Violation[] = [];
+      for (const g of gaps) {
+        const related = await Promise.all(g.successes.map((id) => lookup.related('succeeded-after-deny', id)));
+        const first = await lookup.get(g.successes[0]!);
+        const where = first ? ` (${first.source} ${first.action}${str(first.target) ? ` ${str(first.target)}` : ''} at ${first.time})` : '';
+        const target = str(g.row.target);
+        violations.push({ ...g.v, message: `${g.row.source} denied ${g.row.action}${target ? ` on ${target}` : ''}, yet the same action succeeded ${g.successes.length === 1 ? 'once' : `${g.successes.length} times`}${where}`, related });
+      }
+      return { examined, violations };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- unattributed action
@@ -314,19 +382,24 @@ function attributed(row: TimelineRow): boolean {
   return row.identity_chain.some((el) => IDENTITY_TYPES.has(el.type));
 }
 
-async function unattributedAction(ctx: EvalContext, rule: RuleOf<'unattributed_action'>): Promise<Outcome> {
+function unattributedAction(_ctx: EvalContext, rule: RuleOf<'unattributed_action'>): RowVisitor {
   const targets = rule.targets?.map(globMatcher) ?? null;
   const out: Outcome = { examined: 0, violations: [] };
-  for await (const row of scoped(ctx, rule.scope, { categories: rule.categories, sources: rule.sources })) {
-    const target = str(row.target);
-    if (targets && !(target && targets.some((m) => m(target)))) continue;
-    out.examined++;
-    if (attributed(row)) continue;
-    const what = [row.action, target].filter(Boolean).join(' ');
-    const by = str(row.exe) ?? str(row.comm) ?? str(row.actor_id);
-    out.violations.push(violation(row, `${row.source} ${row.category} ${what}${by ? ` by ${by}` : ''} has no identity or workload behind it`));
-  }
-  return out;
+  return {
+    scope: rule.scope,
+    categories: rule.categories,
+    sources: rule.sources,
+    visit(row) {
+      const target = str(row.target);
+      if (targets && !(target && targets.some((m) => m(target)))) return;
+      out.examined++;
+      if (attributed(row)) return;
+      const what = [row.action, target].filter(Boolean).join(' ');
+      const by = str(row.exe) ?? str(row.comm) ?? str(row.actor_id);
+      out.violations.push(violation(row, `${row.source} ${row.category} ${what}${by ? ` by ${by}` : ''} has no identity or workload behind it`));
+    },
+    finish: async () => out,
+  };
 }
 
 // ---------------------------------------------------------------- evidence completeness

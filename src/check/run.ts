@@ -4,7 +4,7 @@ import { Timeline } from '../reconstruct/timeline.js';
 import { InputError } from '../util/errors.js';
 import { sha256Hex } from '../util/hash.js';
 import { TOOL_VERSION } from '../util/version.js';
-import { evaluateRule, type EvalContext } from './evaluate.js';
+import { evaluateRules, type EvalContext } from './evaluate.js';
 import type { BundleRef, CheckReport } from './report.js';
 import { loadPolicy } from './rules.js';
 
@@ -46,8 +46,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
       for (const [k, n] of Object.entries(b.manifest.drops.by_kind)) drops.by_kind[k] = (drops.by_kind[k] ?? 0) + n;
     }
     const ctx: EvalContext = { timeline, quarantined, drops };
-    const rules = [];
-    for (const rule of policy.policy.rules) rules.push(await evaluateRule(ctx, rule));
+    const rules = await evaluateRules(ctx, policy.policy.rules);
     const failed = rules.filter((r) => r.status === 'fail').length;
     return {
       report: 'custody-check',
