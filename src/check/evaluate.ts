@@ -7,10 +7,11 @@ import type { RelatedRow, RuleResult, Violation } from './report.js';
 import type { Rule, RuleOf, Scope } from './rules.js';
 
 /**
- * Evaluates policy rules over a linked timeline. DuckDB narrows each rule to its rows (time
- * window, workload through the identity graph, categories, sources: bound parameters); the
- * rule's own test runs on each linked row (addresses, chains, links). Rows arrive in time
- * order (time, event_id), so violations come out in a deterministic order.
+ * Evaluates policy rules over a linked timeline. DuckDB narrows the rows (time window, workload
+ * through the identity graph, categories, sources: bound parameters); each rule's own test runs
+ * on the linked rows (addresses, chains, links). Rules that share a window and workload share one
+ * pass. Rows arrive in time order (time, event_id), so violations come out in a deterministic
+ * order, and a rule's verdict never depends on the other rules of the policy.
  */
 
 /** Link rule names this module relies on (DESIGN.md rule 3 and 6; stable API of the identity graph). */
@@ -34,7 +35,7 @@ const AWS_LONG_TERM_KEY = /^AKIA[A-Z0-9]{12,}$/;
 
 export interface EvalContext {
   timeline: Timeline;
-  /** Quarantined record counts per bundle (from the manifests). */
+  /** Records quarantined as unparsable, over all bundles (from the manifests). */
   quarantined: number;
   /** Kernel events the recorders reported lost (manifest drops), over all bundles. */
   drops: { total: number; by_kind: Record<string, number> };
