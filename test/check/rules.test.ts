@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -246,6 +246,16 @@ describe('unenforced_deny', () => {
 });
 
 describe('determinism', () => {
+  it('a rule gives the same result alone as among the others of a policy (shared passes change nothing)', async () => {
+    const all = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
+    const { parse, stringify } = await import('yaml');
+    const doc = parse(readFileSync(DEMO_POLICY, 'utf8')) as { rules: unknown[] };
+    for (const [i, r] of doc.rules.entries()) {
+      const alone = await check(demo, stringify({ rules: [r] }));
+      expect(alone.rules[0], all.rules[i]!.name).toEqual(all.rules[i]);
+    }
+  });
+
   it('the same evidence and policy give the same report, also from a second, independent ingest', async () => {
     const a = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
     const b = await runCheck({ bundles: [demo], rules: DEMO_POLICY });
