@@ -32,12 +32,25 @@ const SELECT = [...COLUMNS.map((c) => (c.type === 'TIMESTAMP_NS' ? `epoch_ns(${c
 const ORDER = 'ORDER BY time, event_id';
 
 /** The columns the identity graph needs from issuance rows (not the whole row: there can be many). */
-const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_expires', 'issued_to', 'target'];
+const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'category', 'outcome', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'spiffe_id', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_type', 'issued_credential_expires', 'issued_to', 'target', 'host'];
 const FACT_SELECT = [
   ...FACT_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? `epoch_ns(${c}) AS ${c}` : c)),
-  // only the token audiences of attrs (Kubernetes token requests), not the whole JSON
+  // only the parts of attrs the graph reads (token audiences, binding subjects), not the whole JSON
   "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END AS audiences",
+  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.binding_subjects')::VARCHAR END AS binding_subjects",
 ].join(', ');
+
+/** Kubernetes and IAM actions that create or grant a principal (rule 5). */
+const GRANT_ACTIONS = [
+  'create rolebindings', 'update rolebindings', 'patch rolebindings', 'create clusterrolebindings', 'update clusterrolebindings', 'patch clusterrolebindings',
+  'create serviceaccounts', 'iam:CreateRole', 'iam:UpdateAssumeRolePolicy', 'iam:AttachRolePolicy', 'iam:PutRolePolicy', 'iam:CreateUser',
+];
+
+/** Rows the identity graph needs: issuance, SPIRE workload ties, grants. A small share of a bundle. */
+const FACT_WHERE = `issued_credential_id IS NOT NULL OR issued_to IS NOT NULL
+  OR (source = 'spire' AND spiffe_id IS NOT NULL AND (k8s_service_account IS NOT NULL OR k8s_pod_uid IS NOT NULL OR k8s_pod IS NOT NULL))
+  OR action IN (${GRANT_ACTIONS.map((a) => `'${a}'`).join(', ')})
+  OR (source = 'spire' AND action LIKE '%Entry%')`;
 
 export interface TimelineOptions {
   graph?: GraphOptions;
@@ -64,7 +77,7 @@ export class Timeline {
     try {
       const { bundles, warnings } = await loadBundles(db, dirs);
       const facts = await db.conn.runAndReadAll(
-        `SELECT ${FACT_SELECT} FROM events WHERE issued_credential_id IS NOT NULL OR issued_to IS NOT NULL`,
+        `SELECT ${FACT_SELECT} FROM events WHERE ${FACT_WHERE}`,
       );
       const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
@@ -155,9 +168,9 @@ export class Timeline {
       else if (typeof v === 'bigint') out[c.name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
       else out[c.name] = v;
     }
-    const facts = toFacts(r);
-    out.links = this.graph.links(facts);
-    out.identity_chain = this.graph.chain(facts);
+    const { links, chain } = this.graph.resolve(toFacts(r));
+    out.links = links;
+    out.identity_chain = chain;
     out.bundle = this.bundleOf(r.filename as string);
     return out as TimelineRow;
   }
@@ -266,6 +279,11 @@ function toFacts(r: Record<string, unknown>): RowFacts {
     time: (r.time as bigint | null) ?? 0n,
     source: r.source as string,
     action: (r.action as string) ?? '',
+    category: s(r.category),
+    outcome: s(r.outcome),
+    spiffe_id: s(r.spiffe_id),
+    issued_credential_type: s(r.issued_credential_type),
+    grants: grantsOf(r),
     actor_id: s(r.actor_id),
     actor_type: s(r.actor_type),
     credential_id: s(r.credential_id),
@@ -281,6 +299,38 @@ function toFacts(r: Record<string, unknown>): RowFacts {
     target: s(r.target),
     audiences,
   };
+}
+
+/**
+ * Principals a row creates or grants (rule 5): Kubernetes binding subjects and created service
+ * accounts, IAM roles and users created or given policies, SPIRE registration entries.
+ */
+function grantsOf(r: Record<string, unknown>): string[] | null {
+  const action = typeof r.action === 'string' ? r.action : '';
+  const target = typeof r.target === 'string' ? r.target : '';
+  if (r.source === 'k8s_audit') {
+    if (typeof r.binding_subjects === 'string') {
+      const subjects = safeParse(r.binding_subjects);
+      const ns = target.split('/')[0] ?? '';
+      if (!Array.isArray(subjects)) return null;
+      return subjects.flatMap((x) => {
+        const subj = x as { kind?: string; name?: string; namespace?: string };
+        if (subj.kind === 'ServiceAccount' && subj.name) return [`system:serviceaccount:${subj.namespace ?? ns}:${subj.name}`];
+        if (subj.kind === 'User' && subj.name) return [subj.name];
+        return [];
+      });
+    }
+    const m = /^([^/]+)\/serviceaccounts\/([^/]+)$/.exec(target);
+    if (action === 'create serviceaccounts' && m) return [`system:serviceaccount:${m[1]}:${m[2]}`];
+    return null;
+  }
+  if (r.source === 'cloudtrail' && action.startsWith('iam:') && target) {
+    const kind = action === 'iam:CreateUser' ? 'user' : 'role';
+    if (/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\//.test(target)) return [target];
+    return typeof r.host === 'string' ? [`arn:aws:iam::${r.host}:${kind}/${target}`] : null;
+  }
+  if (r.source === 'spire' && /Entry/.test(action) && typeof r.spiffe_id === 'string') return [r.spiffe_id];
+  return null;
 }
 
 /** Whether a chain element is the workload the user named (pod, ns/pod, service account, SPIFFE id). */

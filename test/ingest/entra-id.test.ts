@@ -167,7 +167,7 @@ describe('Microsoft Entra ID parser on public samples', () => {
     const chain = call.identity_chain.map((c) => [c.id, c.via]);
     expect(chain[0]).toEqual(['4b6986ec-c49c-40c0-89ce-b2ac51213e39', 'actor']);
     expect(chain).toContainEqual(['11b49e19-2326-4be6-93cb-7f37439bbd81', 'credential-issuance']);
-    expect(chain).toContainEqual(['pgustavo@simulandlabs.com', 'credential-issuance']);
+    expect(chain).toContainEqual(['pgustavo@simulandlabs.com', 'created-by']); // rule 5: who added the secret
   });
 
   it('reads Microsoft Graph auditLogs/signIns pages', async () => {

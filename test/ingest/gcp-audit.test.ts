@@ -191,7 +191,7 @@ describe('GCP Cloud Audit Logs parser on public samples', () => {
     expect(using.links).toContainEqual({ rule: 'credential-issuance', confidence: 'exact', event_id: issuing.event_id });
     const chain = using.identity_chain.map((c) => [c.id, c.via]);
     expect(chain[0]).toEqual(['created-service-account@gcp-project1.iam.gserviceaccount.com', 'actor']);
-    expect(chain).toContainEqual(['staging@company.io', 'credential-issuance']);
+    expect(chain).toContainEqual(['staging@company.io', 'created-by']); // rule 5: who minted the key
   });
 
   it('canonicalizes key names the two ways GCP writes them', () => {

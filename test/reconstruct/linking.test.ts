@@ -27,6 +27,7 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
       ['system:serviceaccount:ci:deployer', 'service_account', 'credential-issuance'],
       ['ci/build-7f9c', 'workload', 'web-identity-token'],
       ['system:node:ip-10-0-1-23.ec2.internal', 'agent', 'k8s-token-requester'],
+      ['alice@example.com', 'human', 'created-by'], // rule 5: the rolebinding she created the day before
     ]);
     // Each step carries its evidence row and confidence.
     const [, , sa, pod] = download.identity_chain;
@@ -35,7 +36,11 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
     const token = byEvent.get(pod!.event_id!)!;
     expect(token).toMatchObject({ action: 'create serviceaccounts/token', k8s_pod: 'build-7f9c', issued_to: 'system:serviceaccount:ci:deployer' });
     expect(pod!.confidence).toBe('strong');
-    expect(download.links).toEqual([{ rule: 'credential-issuance', confidence: 'exact', event_id: sa!.event_id }]);
+    const binding = rows.find((r) => r.action === 'create rolebindings')!;
+    expect(download.links).toEqual([
+      { rule: 'credential-issuance', confidence: 'exact', event_id: sa!.event_id },
+      { rule: 'created-by', confidence: 'exact', event_id: binding.event_id },
+    ]);
 
     // The later use from outside resolves to the same workload.
     const outside = rows.find((r) => r.src_ip === '203.0.113.66' && r.action === 's3:GetObject')!;
@@ -65,9 +70,14 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
       ['system:serviceaccount:ci:deployer', 'service_account', 'actor'],
       ['ci/build-7f9c', 'workload', 'k8s-pod-binding'],
       ['system:node:ip-10-0-1-23.ec2.internal', 'agent', 'k8s-token-requester'],
+      ['alice@example.com', 'human', 'created-by'],
     ]);
     const issuance = rows.find((r) => r.issued_credential_id === 'JTI=0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d')!;
-    expect(get.links).toEqual([{ rule: 'credential-issuance', confidence: 'exact', event_id: issuance.event_id }]);
+    const binding = rows.find((r) => r.action === 'create rolebindings')!;
+    expect(get.links).toEqual([
+      { rule: 'credential-issuance', confidence: 'exact', event_id: issuance.event_id },
+      { rule: 'created-by', confidence: 'exact', event_id: binding.event_id },
+    ]);
   });
 
   it('a call with a key AssumeRole issued to an IAM user has that user in its chain', async () => {
