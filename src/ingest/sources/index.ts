@@ -1,11 +1,12 @@
 import type { ParserOptions, SourceParser } from '../source.js';
 import { cloudtrail } from './cloudtrail.js';
 import { envoy } from './envoy.js';
+import { falco } from './falco.js';
 import { k8sAudit } from './k8s-audit.js';
 import { tetragon } from './tetragon.js';
 
 /** Every source parser, in detection order (most specific first). */
-export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit, tetragon, envoy];
+export const PARSERS: readonly SourceParser[] = [cloudtrail, k8sAudit, tetragon, falco, envoy];
 
 export function parserByName(name: string): SourceParser | undefined {
   return PARSERS.find((p) => p.name === name);
