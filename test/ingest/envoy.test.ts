@@ -303,7 +303,7 @@ describe('Envoy / Istio access logs on public samples', () => {
     expect(reasons[3]).toBe('start time is not a time: "2020-13-45T21:26:18.409Z"');
     expect(reasons[4]).toMatch(/^access log line in a format custody does not know; pass/);
     expect(reasons[5]).toBe('not an Envoy, Istio or ztunnel access log line');
-    expect(reasons[6]).toBe('Istio component log line (scope "xds"), not an access log');
+    expect(reasons[6]).toBe('Istio component log line (pilot-agent, proxy or ztunnel log), not an access log');
     expect(reasons[7]).toBe('start time is not a time: "yesterday"');
     expect(reasons[8]).toMatch(/^JSON line that is not an Istio\/Envoy access log/);
     expect(reasons[9]).toBe('invalid JSON');

@@ -414,7 +414,7 @@ function ztunnelEvent(time: bigint, level: string, message: string, kv: Map<stri
 /** Envoy's own log: `[2021-03-12 15:31:30.492][1][warning][runtime] [source/...] ...`. */
 const ENVOY_APP_LOG_RE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\]\[\d+\]\[(trace|debug|info|warning|error|critical)\]/;
 /** Istio components (pilot-agent, ztunnel, istiod): `2024-05-04T09:59:05.028709Z\tinfo\tscope\tmessage`. */
-const ISTIO_LOG_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\s+(trace|debug|info|warn|warning|error|fatal)\s+(\S+)/;
+const ISTIO_LOG_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\s+(?:trace|debug|info|warn|warning|error|fatal)\s/;
 /** An access line in a format custody does not know: it starts with START_TIME and a quoted request line. */
 const ACCESS_PREFIX_RE = /^\[\d{4}-\d{2}-\d{2}T[^\]]{5,40}\] "/;
 
@@ -508,8 +508,7 @@ function parseLine(record: unknown, texts: readonly TextFormat[], user: UserForm
     if (fields) return fromFields(f.name, fields, f.time.parse);
   }
   if (ENVOY_APP_LOG_RE.test(line)) return fail("Envoy's own log line (not an access log)");
-  const istio = ISTIO_LOG_RE.exec(line);
-  if (istio) return fail(`Istio component log line (scope ${JSON.stringify(istio[2]!.slice(0, 40))}), not an access log`);
+  if (ISTIO_LOG_RE.test(line)) return fail('Istio component log line (pilot-agent, proxy or ztunnel log), not an access log');
   if (ACCESS_PREFIX_RE.test(line) || (user?.text && line.length > 0)) {
     const quotes = line.split('"').length - 1;
     const expected = user?.text ? user.text.quotes : BUILTIN[0]!.quotes;
