@@ -186,6 +186,34 @@ describe('Tetragon events on public samples', () => {
     expect(rowAt(rows, 'enforce.jsonl', 3)).toMatchObject({ action: 'exit', outcome: 'failure', reason: 'exit status 1' });
   });
 
+  it('socket kprobes (the book\'s connect as a tcp_connect kprobe with sock_arg, KprobeSock in Tetragon\'s API)', async () => {
+    const dir = tmp();
+    const book = readFileSync(join(T, BOOK), 'utf8').split('\n');
+    // Derived: line 13 (process_connect of nc, the early event type) re-shaped as the kprobe a
+    // tcp_connect tracing policy emits today, with the same addresses.
+    const connect = JSON.parse(book[12]!).process_connect;
+    const kprobe = {
+      process_kprobe: {
+        process: connect.process,
+        parent: connect.parent,
+        function_name: 'tcp_connect',
+        args: [{ sock_arg: { family: 'AF_INET', type: 'SOCK_STREAM', protocol: 'IPPROTO_TCP', saddr: connect.source_ip, daddr: connect.destination_ip, sport: connect.source_port, dport: connect.destination_port, cookie: '18446635042282135808', state: 'TCP_SYN_SENT' } }],
+        action: 'KPROBE_ACTION_POST',
+        policy_name: 'connect',
+      },
+      node_name: 'minikube',
+      time: '2022-02-01T18:01:56.419Z',
+    };
+    const file = join(dir, 'kprobe.jsonl');
+    writeFileSync(file, `${JSON.stringify(kprobe)}\n`);
+    const { rows } = await ingestAndRead(dir, [file, join(T, BOOK)]);
+    const k = rowAt(rows, 'kprobe.jsonl', 1);
+    expect(k).toMatchObject({ category: 'network', action: 'tcp_connect', outcome: 'unknown', target: '64.225.45.153:443', protocol: 'tcp' });
+    // The same connection, the same 5-tuple and process, whichever way Tetragon reported it.
+    const pick = (r: TimelineRow) => [r.src_ip, r.src_port, r.dst_ip, r.dst_port, r.protocol, r.process_key, r.pid, r.container_id];
+    expect(pick(k)).toEqual(pick(rowAt(rows, BOOK, 13)));
+  });
+
   it('quarantines what is not a usable Tetragon event', async () => {
     const dir = tmp();
     const docs = readFileSync(join(T, DOCS), 'utf8').split('\n');

@@ -365,7 +365,12 @@ function ztunnelEvent(time: bigint, level: string, message: string, kv: Map<stri
   const caller = kv.get('src.identity');
   const service = kv.get('dst.service');
   const fields: Record<string, string> = {};
-  for (const [k, v] of kv) if (!ZTUNNEL_KNOWN.has(k)) fields[k] = v.length > 1024 ? `${v.slice(0, 1024)}…` : v;
+  let extra = 0;
+  for (const [k, v] of kv) {
+    if (ZTUNNEL_KNOWN.has(k) || extra >= 64) continue;
+    fields[k] = v.length > 1024 ? `${v.slice(0, 1024)}…` : v;
+    extra++;
+  }
   let outcome: Outcome = 'unknown';
   if (denied) outcome = 'denied';
   else if (error !== undefined) outcome = 'failure';
