@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { ingest, type IngestSummary } from '../ingest/ingest.js';
 import { SOURCE_CHOICES } from '../ingest/sources/index.js';
+import { ProgressLine } from '../ui/progress.js';
 import { renderIngest } from '../ui/summary.js';
 import { BaseCommand } from '../util/base-command.js';
 
@@ -8,7 +9,7 @@ export default class Ingest extends BaseCommand {
   static override summary = 'Add identity-plane and control-plane logs to an evidence bundle.';
   static override description = `Copies every input byte for byte into <bundle>/raw/, normalizes its records into Parquet under events/, and records both (sha256, size, rows, time range, hash chain) in manifest.json. The bundle is created when missing. The source is detected per file; --source forces one. Records that cannot be parsed are quarantined with file, line and reason; the rest is still ingested. Ingesting the same bytes twice adds nothing.
 
-Inputs: files (.json, .jsonl, .log, and .gz of any of them), directories (walked recursively; symlinks and special files inside are skipped), or - for standard input.
+Inputs: files (.json, .jsonl, .log, and .gz of any of them), directories (walked recursively; symlinks and special files inside are skipped), quoted globs ('logs/**/*.json.gz'), or - for standard input. On a terminal, a progress line shows for inputs that take more than a second.
 Sources: ${SOURCE_CHOICES.join(', ')}.`;
 
   static override examples = [
@@ -43,7 +44,13 @@ Sources: ${SOURCE_CHOICES.join(', ')}.`;
   async run(): Promise<IngestSummary> {
     const { args, argv, flags } = await this.parse(Ingest);
     const inputs = (argv as string[]).slice(1);
-    const summary = await ingest({ bundle: args.bundle, inputs, source: flags.source, parserOptions: { envoyFormat: flags['envoy-format'] } });
+    const progress = process.stderr.isTTY && !this.jsonEnabled() ? new ProgressLine(process.stderr) : undefined;
+    let summary: IngestSummary;
+    try {
+      summary = await ingest({ bundle: args.bundle, inputs, source: flags.source, onProgress: (p) => progress?.update(p), parserOptions: { envoyFormat: flags['envoy-format'] } });
+    } finally {
+      progress?.done();
+    }
     if (!this.jsonEnabled()) this.log(renderIngest(summary));
     if (flags.strict && (summary.quarantined > 0 || summary.skipped.length > 0)) {
       this.logToStderr(`custody ingest: --strict: ${summary.quarantined} record(s) quarantined, ${summary.skipped.length} input(s) skipped`);

@@ -1,30 +1,25 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { BundleWriter, type Entry } from '../bundle/index.js';
 import { safeFileName } from '../bundle/paths.js';
 import { EVENT_SCHEMA_VERSION } from '../model/columns.js';
+import { formatTimeNs } from '../model/time.js';
 import { UsageError } from '../util/errors.js';
 import { Db } from '../util/duckdb.js';
-import { jsonFraming, readDocument, readLineBatches, splitJsonValues } from './framing.js';
+import { decodeDocument, jsonFraming, readDocumentBytes, readLineBatches, readLineChunks, splitJsonValues, type BadPart } from './framing.js';
+import { documentSkeleton } from '../util/jsonscan.js';
+import { createRunner } from './pool.js';
+import type { Task, TaskResult } from './processor.js';
 import { describeFsError, expandInputs, type InputFile, type SkippedInput } from './inputs.js';
-import {
-  emptyOutput,
-  mergeOutput,
-  processJsonLines,
-  processJsonText,
-  processTextLines,
-  quarantineBad,
-  quarantineText,
-  type BatchOutput,
-  type FileContext,
-} from './normalize.js';
+import { quarantineText, type FileContext, type QuarantineRecord } from './normalize.js';
 import type { ParserOptions, SourceParser } from './source.js';
 import { configuredParsers } from './sources/index.js';
-import { EventStage, QuarantineStage } from './staging.js';
+import { QuarantineStage, stagedToParquet } from './staging.js';
 
 export interface IngestOptions {
   bundle: string;
@@ -82,19 +77,23 @@ export interface IngestSummary {
 
 const UNKNOWN = 'unknown';
 
+/** Inputs at least this large (in total) are parsed on worker threads. */
+const PARALLEL_BYTES = 8 << 20;
+
 interface SourceState {
   parser: SourceParser | null;
   files: number;
-  accepted: number;
-  events: EventStage | null;
   quarantine: QuarantineStage | null;
   raws: string[];
+  minTime: bigint | null;
+  maxTime: bigint | null;
 }
 
 /**
  * `custody ingest`: copies every input byte for byte into raw/, normalizes its records into
  * events/<source>/part-NNNNNN.parquet, quarantines what cannot be parsed, and records all of it
- * in the manifest in one commit. Ingesting the same bytes twice adds nothing.
+ * in the manifest in one commit. Ingesting the same bytes twice adds nothing. Parsing runs on
+ * worker threads for large inputs; results are applied in input order, so the outcome is the same.
  */
 export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
   const parsers = configuredParsers(opts.parserOptions);
@@ -107,17 +106,52 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
   const states = new Map<string, SourceState>();
   const fileSummaries: FileSummary[] = [];
   const reasons = new Map<string, number>();
+  const totalBytes = files.reduce((a, f) => a + (f.size ?? PARALLEL_BYTES), 0);
+  const stagingTemplate = await bundle.tmpFor('events/staging-{worker}-{source}.ndjson');
+  const runner = createRunner(stagingTemplate, { parallel: totalBytes >= PARALLEL_BYTES, parserOptions: opts.parserOptions });
+  const owners = new Map<number, FileSummary>();
+  const rawEntries = new Map<FileSummary, Entry>();
+  let seq = 0;
   let db: Db | undefined;
-  try {
-    const stateFor = async (name: string, parser: SourceParser | null): Promise<SourceState> => {
-      let s = states.get(name);
-      if (!s) {
-        s = { parser, files: 0, accepted: 0, events: null, quarantine: null, raws: [] };
-        states.set(name, s);
-      }
-      return s;
-    };
 
+  const stateFor = (name: string, parser: SourceParser | null): SourceState => {
+    let s = states.get(name);
+    if (!s) {
+      s = { parser, files: 0, quarantine: null, raws: [], minTime: null, maxTime: null };
+      states.set(name, s);
+    }
+    return s;
+  };
+  const addQuarantine = async (source: string, records: QuarantineRecord[]): Promise<void> => {
+    if (records.length === 0) return;
+    const state = stateFor(source, null);
+    state.quarantine ??= new QuarantineStage(await bundle.tmpFor(`quarantine/${source}/staging.ndjson`));
+    state.quarantine.add(records);
+    for (const q of records) reasons.set(reasonKey(q.reason), (reasons.get(reasonKey(q.reason)) ?? 0) + 1);
+  };
+  const apply = async (results: TaskResult[]): Promise<void> => {
+    for (const r of results) {
+      const summary = owners.get(r.seq)!;
+      owners.delete(r.seq);
+      summary.accepted += r.accepted;
+      summary.quarantined += r.quarantine.length;
+      const state = stateFor(r.source, null);
+      if (r.minTime !== null) {
+        const lo = BigInt(r.minTime);
+        const hi = BigInt(r.maxTime!);
+        if (state.minTime === null || lo < state.minTime) state.minTime = lo;
+        if (state.maxTime === null || hi > state.maxTime) state.maxTime = hi;
+      }
+      await addQuarantine(r.source, r.quarantine);
+    }
+  };
+  const submit = async (summary: FileSummary, task: Task): Promise<void> => {
+    owners.set(task.seq, summary);
+    await runner.submit(task);
+    await apply(runner.drain());
+  };
+
+  try {
     for (const [index, input] of files.entries()) {
       opts.onProgress?.({ input: input.display, fileIndex: index, fileCount: files.length, bytesRead: 0 });
       const copied = await copyIn(bundle, input, index).catch((err: unknown) => {
@@ -136,109 +170,79 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
       const sniffed = await sniff(tmp, forced, parsers);
       const sourceName = sniffed.parser?.name ?? UNKNOWN;
       const rawRel = `raw/${sourceName}/${sha256.slice(0, 12)}-${safeFileName(input.name)}`;
-      const rawEntry = await bundle.seal(tmp, rawRel, {
-        kind: 'raw',
-        rows: null,
-        schemaVersion: null,
-        timeRange: null,
-        producer: { source: sourceName, input: input.display },
-      }, { sha256, size });
-      const state = await stateFor(sourceName, sniffed.parser);
+      const rawEntry = await bundle.seal(tmp, rawRel, { kind: 'raw', rows: null, schemaVersion: null, timeRange: null, producer: { source: sourceName, input: input.display } }, { sha256, size });
+      const state = stateFor(sourceName, sniffed.parser);
+      state.parser ??= sniffed.parser;
       state.files++;
       state.raws.push(rawRel);
-
       const summary: FileSummary = { input: input.display, status: 'ingested', source: sourceName, raw: rawRel, sha256, size, accepted: 0, quarantined: 0 };
       fileSummaries.push(summary);
+      rawEntries.set(summary, rawEntry);
+
       if (sniffed.empty) {
         summary.status = 'empty';
-        rawEntry.rows = 0;
         continue;
       }
-
-      const out = emptyOutput();
-      const sink = async (o: BatchOutput): Promise<void> => {
-        if (o.rows.length > 0) {
-          state.events ??= new EventStage(await bundle.tmpFor(`events/${sourceName}/staging.ndjson`));
-          state.events.add(o);
-        }
-        if (o.quarantine.length > 0) {
-          state.quarantine ??= new QuarantineStage(await bundle.tmpFor(`quarantine/${sourceName}/staging.ndjson`));
-          state.quarantine.add(o.quarantine);
-          for (const q of o.quarantine) reasons.set(reasonKey(q.reason), (reasons.get(reasonKey(q.reason)) ?? 0) + 1);
-        }
-        summary.accepted += o.accepted;
-        summary.quarantined += o.quarantine.length;
-        mergeOutput(out, { ...o, rows: [], quarantine: [] });
-      };
-
       if (!sniffed.parser) {
         summary.status = 'unrecognized';
         const ctx: FileContext = { parser: parsers[0]!, rawPath: rawRel, input: input.display };
         const q = quarantineText(ctx, null, `no parser recognizes this file (tried ${parsers.map((p) => p.name).join(', ')}); use --source to force one`, sniffed.head);
         q.truncated = true;
-        await sink({ ...emptyOutput(), quarantine: [q] });
+        summary.quarantined++;
+        await addQuarantine(UNKNOWN, [q]);
+        continue;
+      }
+      const base = { parser: sniffed.parser.name, rawPath: rawRel, input: input.display };
+      if (sniffed.parser.format === 'json' && sniffed.framing === 'document') {
+        const doc = sniffed.document ?? (await readDocumentBytes(bundle.abs(rawRel)));
+        await submit(summary, { kind: 'document', seq: seq++, ...base, buf: doc.buf, bad: doc.bad });
       } else {
-        const ctx: FileContext = { parser: sniffed.parser, rawPath: rawRel, input: input.display };
-        const absRaw = bundle.abs(rawRel);
-        if (sniffed.parser.format === 'json' && sniffed.framing === 'document') {
-          const doc = sniffed.document ?? (await readDocument(absRaw));
-          const o = emptyOutput();
-          for (const b of doc.bad) o.quarantine.push(quarantineBad(ctx, b));
-          for (const seg of splitJsonValues(doc.text)) {
-            if (seg.error) o.quarantine.push(quarantineText(ctx, seg.line, seg.error, seg.text));
-            else processJsonText(o, ctx, seg.text, seg.line);
-          }
-          await sink(o);
-        } else {
-          const fn = sniffed.parser.format === 'json' ? processJsonLines : processTextLines;
-          for await (const batch of readLineBatches(absRaw)) {
-            await sink(fn(ctx, batch.firstLine, batch.texts, batch.bad));
-            opts.onProgress?.({ input: input.display, fileIndex: index, fileCount: files.length, bytesRead: batch.bytesRead });
-          }
+        for await (const chunk of readLineChunks(bundle.abs(rawRel))) {
+          await submit(summary, { kind: 'lines', seq: seq++, ...base, firstLine: chunk.firstLine, buf: chunk.buf, bad: chunk.bad });
+          opts.onProgress?.({ input: input.display, fileIndex: index, fileCount: files.length, bytesRead: chunk.bytesRead });
         }
       }
-      rawEntry.rows = summary.accepted + summary.quarantined;
     }
+    const finished = await runner.finish();
+    await apply(finished.results);
+    for (const [summary, entry] of rawEntries) entry.rows = summary.accepted + summary.quarantined;
 
     // Seal one events part and one quarantine file per source, then commit everything at once.
     const written: string[] = [];
+    const stagedBySource = new Map<string, string[]>();
+    for (const f of finished.staged) if (f.rows > 0) stagedBySource.set(f.source, [...(stagedBySource.get(f.source) ?? []), f.path]);
     for (const [name, state] of states) {
-      if (state.events && state.events.rows > 0) {
+      const staged = stagedBySource.get(name);
+      if (staged) {
         db ??= await Db.open();
         const rel = await bundle.nextNumbered(`events/${name}`, 'part-', '.parquet');
-        const part = await state.events.toParquet(db, await bundle.tmpFor(rel));
-        await bundle.seal(part.tmp, rel, {
+        const tmp = await bundle.tmpFor(rel);
+        await stagedToParquet(db, staged, tmp);
+        const rows = finished.staged.filter((f) => f.source === name).reduce((a, f) => a + f.rows, 0);
+        await bundle.seal(tmp, rel, {
           kind: 'events',
-          rows: part.rows,
+          rows,
           schemaVersion: EVENT_SCHEMA_VERSION,
-          timeRange: part.start && part.end ? { start: part.start, end: part.end } : null,
+          timeRange: state.minTime !== null ? { start: formatTimeNs(state.minTime), end: formatTimeNs(state.maxTime!) } : null,
           producer: { source: name, derived_from: state.raws },
         });
-        state.accepted = part.rows;
         written.push(rel);
       }
       if (state.quarantine && state.quarantine.rows > 0) {
         state.quarantine.close();
         const rel = await bundle.nextNumbered(`quarantine/${name}`, 'q-', '.ndjson');
-        await bundle.seal(state.quarantine.tmp, rel, {
-          kind: 'quarantine',
-          rows: state.quarantine.rows,
-          schemaVersion: 1,
-          timeRange: null,
-          producer: { source: name, derived_from: state.raws },
-        });
+        await bundle.seal(state.quarantine.tmp, rel, { kind: 'quarantine', rows: state.quarantine.rows, schemaVersion: 1, timeRange: null, producer: { source: name, derived_from: state.raws } });
         written.push(rel);
       }
     }
     if (bundle.pendingCount > 0) await bundle.commit();
 
-    const sources: SourceSummary[] = [...states.entries()].map(([name, s]) => ({
-      source: name,
-      title: s.parser?.title ?? 'unrecognized',
-      files: s.files,
-      accepted: fileSummaries.filter((f) => f.source === name && f.status !== 'duplicate').reduce((a, f) => a + f.accepted, 0),
-      quarantined: s.quarantine?.rows ?? 0,
-    }));
+    const sources: SourceSummary[] = [...states.entries()]
+      .filter(([, s]) => s.files > 0)
+      .map(([name, s]) => {
+        const mine = fileSummaries.filter((f) => f.source === name && f.status !== 'duplicate');
+        return { source: name, title: s.parser?.title ?? 'unrecognized', files: s.files, accepted: mine.reduce((a, f) => a + f.accepted, 0), quarantined: mine.reduce((a, f) => a + f.quarantined, 0) };
+      });
     return {
       bundle: opts.bundle,
       run_id: bundle.runId,
@@ -250,12 +254,24 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
       accepted: sources.reduce((a, s) => a + s.accepted, 0),
       quarantined: sources.reduce((a, s) => a + s.quarantined, 0),
     };
-  } catch (err) {
-    for (const s of states.values()) await s.events?.discard();
-    throw err;
   } finally {
+    await runner.destroy().catch(() => undefined);
     db?.close();
+    for (const s of states.values()) s.quarantine?.close();
+    await removeStaging(stagingTemplate);
     await bundle.close();
+  }
+}
+
+/** Removes staging files a failed run left (a successful run has already consumed them). */
+async function removeStaging(template: string): Promise<void> {
+  const dir = dirname(template);
+  const [prefix, rest] = basename(template).split('{worker}') as [string, string];
+  const suffix = rest.slice(rest.lastIndexOf('.tmp-'));
+  try {
+    for (const name of await readdir(dir)) if (name.startsWith(prefix) && name.endsWith(suffix)) await rm(join(dir, name), { force: true });
+  } catch {
+    // nothing staged
   }
 }
 
@@ -291,7 +307,7 @@ interface Sniffed {
   empty: boolean;
   /** The first bytes as text, for the quarantine note of an unrecognized file. */
   head: string;
-  document?: Awaited<ReturnType<typeof readDocument>>;
+  document?: { buf: Buffer; bad: BadPart[] };
 }
 
 /** Looks at the start of a raw file to pick its parser (unless forced) and its JSON framing. */
@@ -321,15 +337,20 @@ async function sniff(path: string, forced: SourceParser | undefined, parsers: re
     }
   } else if (/^\s*[[{]/.test(nonEmpty[0] ?? '')) {
     // Values span lines (pretty-printed JSON, one {"Records":[...]} document). Text that does
-    // not start like JSON (Markdown, logs) is never scanned for embedded JSON.
-    document = await readDocument(path);
-    for (const seg of splitJsonValues(document.text)) {
-      if (seg.error) continue;
-      try {
-        jsonSample = JSON.parse(seg.text);
-        break;
-      } catch {
-        // keep looking
+    // not start like JSON (Markdown, logs) is never scanned for embedded JSON. Detection looks at
+    // a skeleton (the first record), so a big document is parsed once, by the worker.
+    document = await readDocumentBytes(path);
+    const text = decodeDocument(document.buf, document.bad).text;
+    jsonSample = documentSkeleton(text);
+    if (jsonSample === undefined) {
+      for (const seg of splitJsonValues(text, 16)) {
+        if (seg.error) continue;
+        try {
+          jsonSample = JSON.parse(seg.text);
+          break;
+        } catch {
+          // keep looking
+        }
       }
     }
   }
@@ -345,5 +366,3 @@ async function sniff(path: string, forced: SourceParser | undefined, parsers: re
   }
   return { parser: null, framing, empty: false, head: headText, document };
 }
-
-export type { Entry };

@@ -1,10 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
+import { glob, isDynamicPattern } from 'tinyglobby';
+
+function isGlob(arg: string): boolean {
+  return isDynamicPattern(arg);
+}
 
 /**
- * Expands what the user named on the command line (files, directories, `-` for stdin) into
+ * Expands what the user named on the command line (files, directories, globs, `-` for stdin) into
  * input files. Directories are walked recursively in name order; inside them only regular
  * files are read (symlinks, FIFOs, sockets and devices are reported, never followed or opened,
  * so a planted FIFO cannot hang the ingest and a symlink cannot pull host files in).
@@ -15,6 +20,8 @@ export interface InputFile {
   display: string;
   /** Base name used in the raw/ file name. */
   name: string;
+  /** Size in bytes when known (not for stdin). */
+  size?: number;
   open(): Readable;
 }
 
@@ -46,18 +53,33 @@ export async function expandInputs(args: readonly string[], stdin: Readable = pr
     try {
       st = await stat(arg); // the user named this path: follow a symlink they gave us
     } catch (err) {
+      if (isGlob(arg)) {
+        // A quoted glob (the shell did not expand it): regular files only, symlinks not followed.
+        const matches = await glob(arg, { onlyFiles: true, followSymbolicLinks: false, dot: true, absolute: isAbsolute(arg), expandDirectories: false });
+        if (matches.length === 0) skipped.push({ display: arg, reason: 'the pattern matches no file' });
+        for (const m of matches.sort()) {
+          try {
+            const fst = await lstat(m);
+            if (fst.isFile()) files.push(fileInput(m, m, fst.size));
+            else skipped.push({ display: m, reason: 'not a regular file: not read' });
+          } catch (e) {
+            skipped.push({ display: m, reason: describeFsError(e) });
+          }
+        }
+        continue;
+      }
       skipped.push({ display: arg, reason: describeFsError(err) });
       continue;
     }
     if (st.isDirectory()) await walk(arg, arg, files, skipped);
-    else if (st.isFile()) files.push(fileInput(arg, arg));
+    else if (st.isFile()) files.push(fileInput(arg, arg, st.size));
     else skipped.push({ display: arg, reason: 'not a regular file or directory' });
   }
   return { files, skipped };
 }
 
-function fileInput(path: string, display: string): InputFile {
-  return { display, name: basename(path), open: () => createReadStream(path, { highWaterMark: 4 << 20 }) };
+function fileInput(path: string, display: string, size?: number): InputFile {
+  return { display, name: basename(path), size, open: () => createReadStream(path, { highWaterMark: 4 << 20 }) };
 }
 
 async function walk(root: string, dir: string, files: InputFile[], skipped: SkippedInput[]): Promise<void> {
@@ -73,7 +95,15 @@ async function walk(root: string, dir: string, files: InputFile[], skipped: Skip
     const path = join(dir, d.name);
     const display = join(root, relative(root, path));
     if (d.isDirectory()) await walk(root, path, files, skipped);
-    else if (d.isFile()) files.push(fileInput(path, display));
+    else if (d.isFile()) {
+      let size: number | undefined;
+      try {
+        size = (await lstat(path)).size;
+      } catch {
+        // reported when it is read
+      }
+      files.push(fileInput(path, display, size));
+    }
     else if (d.isSymbolicLink()) skipped.push({ display, reason: 'symbolic link inside a directory: not followed (name it directly to ingest its target)' });
     else {
       let kind = 'special file';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { COLUMN_NAMES } from '../model/columns.js';
 import type { EventDraft, NormalizedEvent } from '../model/event.js';
 import type { BadPart } from './framing.js';
 import type { SourceParser } from './source.js';
@@ -66,23 +67,31 @@ function cleanString(s: string): string {
   return w.length > MAX_FIELD_CHARS ? `${w.slice(0, MAX_FIELD_CHARS)}…[truncated ${w.length - MAX_FIELD_CHARS} chars]` : w;
 }
 
+const STAGED = COLUMN_NAMES;
+
 /**
  * The staging line for one event: every non-null column, bigint times as decimal strings,
  * attrs as a JSON string. Strings are made well-formed (lone surrogates → U+FFFD) and capped.
+ * Hand-built (column names are plain identifiers): this is the ingest hot path.
  */
 export function stageEvent(ev: NormalizedEvent): string {
-  const o: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(ev)) {
+  const e = ev as unknown as Record<string, unknown>;
+  let out = '';
+  for (const name of STAGED) {
+    const v = e[name];
     if (v === null || v === undefined) continue;
-    if (k === 'attrs') {
-      const json = JSON.stringify(v);
-      o.attrs = json.length > MAX_ATTRS_CHARS ? JSON.stringify({ _truncated: true, _chars: json.length }) : json.isWellFormed() ? json : json.toWellFormed();
-    } else if (typeof v === 'bigint') o[k] = v.toString();
-    else if (typeof v === 'string') o[k] = cleanString(v);
-    else if (Array.isArray(v)) o[k] = v.map((x) => (typeof x === 'string' ? cleanString(x) : String(x)));
-    else o[k] = v;
+    let json: string;
+    if (typeof v === 'string') json = JSON.stringify(cleanString(v));
+    else if (typeof v === 'bigint') json = `"${v}"`;
+    else if (typeof v === 'number') json = Number.isFinite(v) ? String(v) : 'null';
+    else if (name === 'attrs') {
+      const text = JSON.stringify(v);
+      json = JSON.stringify(text.length > MAX_ATTRS_CHARS ? JSON.stringify({ _truncated: true, _chars: text.length }) : text.isWellFormed() ? text : text.toWellFormed());
+    } else if (Array.isArray(v)) json = JSON.stringify(v.map((x) => (typeof x === 'string' ? cleanString(x) : String(x))));
+    else json = JSON.stringify(v);
+    out += `${out ? ',' : '{'}"${name}":${json}`;
   }
-  return JSON.stringify(o);
+  return `${out}}`;
 }
 
 function keepBytes(q: QuarantineRecord, text: string): QuarantineRecord {
@@ -119,12 +128,35 @@ function accept(out: BatchOutput, ctx: FileContext, draft: EventDraft, line: num
   if (out.maxTime === null || ev.time > out.maxTime) out.maxTime = ev.time;
 }
 
+/** The instants a TIMESTAMP_NS column holds (signed 64-bit ns: years 1677 to 2262). */
+const MIN_NS = -(2n ** 63n) + 1n;
+const MAX_NS = 2n ** 63n - 1n;
+
+function inRange(ns: bigint): boolean {
+  return ns >= MIN_NS && ns <= MAX_NS;
+}
+
+/**
+ * Times the event model cannot hold would fail the whole Parquet part: an event time out of range
+ * quarantines the record, an expiry out of range (a key "valid until 9999") is dropped.
+ */
+function checkTimes(draft: EventDraft): string | undefined {
+  if (!inRange(draft.time)) return `time is out of range (${draft.time} ns since the epoch)`;
+  if (draft.credential_expires != null && !inRange(draft.credential_expires)) draft.credential_expires = null;
+  if (draft.issued_credential_expires != null && !inRange(draft.issued_credential_expires)) draft.issued_credential_expires = null;
+  return undefined;
+}
+
 function parseRecord(out: BatchOutput, ctx: FileContext, record: unknown, line: number, pointer: string, original?: string): void {
-  let result;
+  let result: ReturnType<SourceParser['parse']>;
   try {
     result = ctx.parser.parse(record, { line, pointer });
   } catch (err) {
     result = { ok: false as const, reason: `parser error: ${(err as Error).message}` };
+  }
+  if (result.ok) {
+    const bad = checkTimes(result.event);
+    if (bad) result = { ok: false, reason: bad };
   }
   if (result.ok) accept(out, ctx, result.event, line, pointer);
   else {
@@ -180,12 +212,4 @@ export function processTextLines(ctx: FileContext, firstLine: number, texts: rea
     parseRecord(out, ctx, t, firstLine + i, '', t);
   }
   return out;
-}
-
-export function mergeOutput(into: BatchOutput, from: BatchOutput): void {
-  for (const r of from.rows) into.rows.push(r);
-  for (const q of from.quarantine) into.quarantine.push(q);
-  into.accepted += from.accepted;
-  if (from.minTime !== null && (into.minTime === null || from.minTime < into.minTime)) into.minTime = from.minTime;
-  if (from.maxTime !== null && (into.maxTime === null || from.maxTime > into.maxTime)) into.maxTime = from.maxTime;
 }

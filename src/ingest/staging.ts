@@ -1,9 +1,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { COLUMNS } from '../model/columns.js';
-import { formatTimeNs } from '../model/time.js';
-import type { Db } from '../util/duckdb.js';
-import type { BatchOutput, QuarantineRecord } from './normalize.js';
+import { sqlPath, type Db } from '../util/duckdb.js';
+import type { QuarantineRecord } from './normalize.js';
 
 /**
  * Staging of one source's rows during an ingest run: events go to an NDJSON staging file that
@@ -12,6 +11,7 @@ import type { BatchOutput, QuarantineRecord } from './normalize.js';
  */
 
 /** Columns whose values are staged as decimal strings (bigint ns or u64 ids). */
+/** Staged rows are bounded (fields capped at MAX_FIELD_CHARS, attrs at MAX_ATTRS_CHARS), so 32 MiB holds any row; DuckDB buffers twice this per thread. */
 const STAGED_AS_TEXT = new Set(['time', 'credential_expires', 'issued_credential_expires', 'cgroup_id']);
 
 function stagingColumns(): string {
@@ -57,55 +57,23 @@ export class NdjsonFile {
   }
 }
 
-export interface SealedPart {
-  tmp: string;
-  rows: number;
-  start: string | null;
-  end: string | null;
-}
-
-export class EventStage {
-  private file: NdjsonFile;
-  private minTime: bigint | null = null;
-  private maxTime: bigint | null = null;
-
-  constructor(private readonly stagingPath: string) {
-    this.file = new NdjsonFile(stagingPath);
-  }
-
-  get rows(): number {
-    return this.file.lines;
-  }
-
-  add(out: BatchOutput): void {
-    for (const r of out.rows) this.file.add(r);
-    if (out.minTime !== null && (this.minTime === null || out.minTime < this.minTime)) this.minTime = out.minTime;
-    if (out.maxTime !== null && (this.maxTime === null || out.maxTime > this.maxTime)) this.maxTime = out.maxTime;
-  }
-
-  /** Converts the staged rows to a time-sorted, zstd-compressed Parquet file at `tmp`. */
-  async toParquet(db: Db, tmp: string): Promise<SealedPart> {
-    this.file.close();
-    try {
-      await db.conn.run(
-        `COPY (SELECT ${selectList()} FROM read_json($1, format = 'newline_delimited', columns = ${stagingColumns()}, maximum_object_size = 1073741824) ORDER BY time, event_id)
-         TO $2 (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
-        [this.stagingPath, tmp],
-      );
-    } finally {
-      await rm(this.stagingPath, { force: true });
-    }
-    return {
-      tmp,
-      rows: this.file.lines,
-      start: this.minTime === null ? null : formatTimeNs(this.minTime),
-      end: this.maxTime === null ? null : formatTimeNs(this.maxTime),
-    };
-  }
-
-  async discard(): Promise<void> {
-    this.file.close();
-    await rm(this.stagingPath, { force: true });
+/**
+ * Converts staged NDJSON files (one or more, from the processors of a run) into one
+ * zstd-compressed Parquet file at `tmp`, streaming (no global sort: rows keep roughly their
+ * input order, which for logs is time order, so row-group time statistics stay selective; the
+ * timeline sorts when it reads). The staging files are removed.
+ */
+export async function stagedToParquet(db: Db, paths: readonly string[], tmp: string): Promise<void> {
+  try {
+    const list = paths.map(sqlPath).join(', ');
+    // Paths are custody's own staging files inside the bundle, quoted as literals.
+    await db.conn.run(
+      `COPY (SELECT ${selectList()} FROM read_json([${list}], format = 'newline_delimited', columns = ${stagingColumns()}, maximum_object_size = 33554432))
+       TO $1 (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+      [tmp],
+    );
+  } finally {
+    for (const p of paths) await rm(p, { force: true });
   }
 }
 

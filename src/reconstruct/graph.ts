@@ -2,9 +2,10 @@ import type { Confidence } from '../model/enums.js';
 
 /**
  * The identity graph: which credential was issued to whom, by which evidence row, and how each
- * action resolves to the principals behind it (DESIGN.md, "Linking", rules 1 and 3). Links
+ * action resolves to the principals behind it (DESIGN.md, "Linking", rules 1, 3 and 5). Links
  * are made by credential, never by role name alone: two sessions of one role are two principals.
- * Pure: built from issuance rows the timeline query hands over; no SQL here.
+ * Pure: built from the identity-bearing rows the timeline query hands over; no SQL here.
+ * (Rules 2, 4 and 6 join large row sets and live in SQL: correlate.ts.)
  */
 
 /** Stable rule names: they appear in `links[].rule` and `identity_chain[].via`. */
@@ -15,10 +16,22 @@ export const RULES = {
   webIdentityToken: 'web-identity-token',
   /** rule 1: a service account's request → the pod its token is bound to (audit user.extra). */
   podBinding: 'k8s-pod-binding',
+  /** rule 1: a service account named by another source (Vault Kubernetes auth, SPIRE selectors) → a pod that held its token then. */
+  tokenBinding: 'k8s-token-binding',
   /** A role session → its role (CloudTrail sessionContext.sessionIssuer). */
   sessionIssuer: 'session-issuer',
   /** A service account's token request → the node that asked for it. */
   tokenRequester: 'k8s-token-requester',
+  /** rule 1: a row that names its workload's service account itself (e.g. Vault's Kubernetes auth metadata). */
+  workloadAttribute: 'workload-attribute',
+  /** rule 3: a SPIFFE id (mesh peer, OPA principal) → the SPIRE attestation/registration that ties it to a workload. */
+  spiffeSvid: 'spiffe-svid',
+  /** rule 3, no SPIRE evidence: an Istio-style SPIFFE id (…/ns/<ns>/sa/<sa>) → that service account. */
+  spiffeConvention: 'spiffe-id-convention',
+  /** rule 3: a cloud federation (AssumeRoleWithSAML/WebIdentity) → the IdP session of the same subject. */
+  idpFederation: 'idp-federation',
+  /** rule 5: a principal → the human who created or granted it (key, app credential, service account, binding, registration entry). */
+  createdBy: 'created-by',
 } as const;
 
 export interface Link {
@@ -44,21 +57,27 @@ export interface RowFacts {
   time: bigint;
   source: string;
   action: string;
+  category?: string | null;
+  outcome?: string | null;
   actor_id: string | null;
   actor_type: string | null;
   credential_id: string | null;
   session_issuer: string | null;
+  spiffe_id?: string | null;
   k8s_namespace: string | null;
   k8s_pod: string | null;
   k8s_pod_uid: string | null;
   k8s_service_account: string | null;
   k8s_node: string | null;
   issued_credential_id: string | null;
+  issued_credential_type?: string | null;
   issued_credential_expires: bigint | null;
   issued_to: string | null;
   target: string | null;
   /** Token audiences of a Kubernetes token request, where logged. */
   audiences?: string[] | null;
+  /** Principals this row grants to or creates (rolebinding subjects, a created service account …). */
+  grants?: string[] | null;
 }
 
 export interface GraphOptions {
@@ -71,6 +90,13 @@ export interface GraphOptions {
 export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { cloudSkewNs: 300_000_000_000n, hostSkewNs: 2_000_000_000n };
 
 const SA_RE = /^system:serviceaccount:([^:]+):([^:]+)$/;
+const SPIFFE_SA_RE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
+const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\//;
+/** How far back an IdP session may be and still be the one a federation came from. */
+const IDP_SESSION_NS = 12n * 3600n * 1_000_000_000n;
+/** Credentials minted by one principal for another and kept (keys, secrets, tokens), not sessions. */
+const CREATION_TYPES = new Set(['aws_access_key', 'gcp_sa_key', 'gcp_api_key', 'okta_api_token', 'okta_client_secret', 'okta_oauth_client', 'azure_resource_key', 'domain_wide_delegation', 'entra_app_credential']);
+const IDP_SESSION_TYPES = new Set(['okta_session', 'entra_token']);
 
 export function serviceAccountId(namespace: string, name: string): string {
   return `system:serviceaccount:${namespace}:${name}`;
@@ -80,25 +106,58 @@ export function podId(namespace: string | null, pod: string): string {
   return namespace ? `${namespace}/${pod}` : pod;
 }
 
-function chainType(actorType: string | null): string {
+function chainType(actorType: string | null | undefined): string {
   return actorType ?? 'unknown';
 }
+
+/** The kind of principal a credential was issued to, from its id and the issuing row. */
+function holderType(issued: RowFacts): string {
+  const to = issued.issued_to ?? '';
+  if (to === issued.actor_id) return chainType(issued.actor_type);
+  if (/:assumed-role\/|:federated-user\//.test(to)) return 'role_session';
+  if (SA_RE.test(to)) return 'service_account';
+  if (to.startsWith('spiffe://')) return 'workload';
+  if (IDP_SESSION_TYPES.has(issued.issued_credential_type ?? '')) return 'human';
+  return 'unknown';
+}
+
+function isCreation(issued: RowFacts): boolean {
+  // STS hands sessions to whoever asks (even when a sample shows an AKIA-shaped id); IAM mints keys.
+  if (issued.source === 'cloudtrail') return issued.action === 'iam:CreateAccessKey';
+  const t = issued.issued_credential_type ?? '';
+  return CREATION_TYPES.has(t) || (issued.source === 'entra_id' && t !== 'entra_token');
+}
+
+type Add = (el: ChainElement) => void;
 
 export class IdentityGraph {
   /** Issuance rows by the credential they issued, oldest first. */
   private readonly byCredential = new Map<string, RowFacts[]>();
   /** Kubernetes token requests by the service account they were for, oldest first. */
   private readonly tokensBySa = new Map<string, RowFacts[]>();
+  /** SPIRE rows that tie a SPIFFE id to Kubernetes selectors, by SPIFFE id, oldest first. */
+  private readonly spiffeWorkloads = new Map<string, RowFacts[]>();
+  /** IdP sessions (Okta, Entra sign-ins) by the lower-cased principal they were issued to. */
+  private readonly idpSessions = new Map<string, RowFacts[]>();
+  /** Rows that created or granted a principal, by that principal, oldest first (rule 5). */
+  private readonly grants = new Map<string, RowFacts[]>();
   private readonly chainCache = new Map<string, ChainElement[]>();
 
   constructor(
-    issuance: readonly RowFacts[],
+    rows: readonly RowFacts[],
     readonly opts: GraphOptions = DEFAULT_GRAPH_OPTIONS,
   ) {
-    const sorted = [...issuance].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.event_id.localeCompare(b.event_id)));
+    const sorted = [...rows].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.event_id.localeCompare(b.event_id)));
     for (const row of sorted) {
       if (row.issued_credential_id) push(this.byCredential, row.issued_credential_id, row);
       if (row.source === 'k8s_audit' && row.issued_to && SA_RE.test(row.issued_to)) push(this.tokensBySa, row.issued_to, row);
+      if (row.source === 'spire' && row.spiffe_id && (row.k8s_service_account || row.k8s_pod_uid || row.k8s_pod)) push(this.spiffeWorkloads, row.spiffe_id, row);
+      if (row.issued_to && IDP_SESSION_TYPES.has(row.issued_credential_type ?? '') && row.outcome !== 'failure' && row.outcome !== 'denied') {
+        push(this.idpSessions, row.issued_to.toLowerCase(), row);
+      }
+      if (row.outcome === 'failure' || row.outcome === 'denied') continue;
+      for (const g of row.grants ?? []) push(this.grants, g, row);
+      if (row.issued_to && row.actor_id && row.issued_to !== row.actor_id && isCreation(row)) push(this.grants, row.issued_to, row);
     }
   }
 
@@ -120,8 +179,18 @@ export class IdentityGraph {
     return best ?? rows[0];
   }
 
-  /** Direct links of a row to the evidence behind it. */
+  /** A row's identity chain and its direct links, computed together. */
+  resolve(row: RowFacts): { chain: ChainElement[]; links: Link[] } {
+    const chain = this.chain(row);
+    return { chain, links: this.linksWith(row, chain) };
+  }
+
+  /** Direct links of a row to the evidence behind it (the chain's steps carry the rest). */
   links(row: RowFacts): Link[] {
+    return this.linksWith(row, this.chain(row));
+  }
+
+  private linksWith(row: RowFacts, chain: readonly ChainElement[]): Link[] {
     const out: Link[] = [];
     if (row.credential_id) {
       const issued = this.issuanceOf(row.credential_id, row.time);
@@ -129,6 +198,13 @@ export class IdentityGraph {
     }
     const web = this.webIdentityToken(row);
     if (web) for (const c of web.candidates) out.push({ rule: RULES.webIdentityToken, confidence: web.confidence, event_id: c.event_id });
+    const idp = this.idpSessionOf(row);
+    if (idp) for (const c of idp.candidates) out.push({ rule: RULES.idpFederation, confidence: idp.confidence, event_id: c.event_id });
+    const spiffe = row.spiffe_id ? this.spiffeWorkload(row.spiffe_id, row.time) : undefined;
+    if (spiffe) out.push({ rule: RULES.spiffeSvid, confidence: 'strong', event_id: spiffe.event_id });
+    for (const el of chain) {
+      if (el.via === RULES.createdBy && el.event_id && !out.some((l) => l.event_id === el.event_id)) out.push({ rule: RULES.createdBy, confidence: el.confidence ?? 'exact', event_id: el.event_id });
+    }
     return out;
   }
 
@@ -139,50 +215,104 @@ export class IdentityGraph {
    */
   webIdentityToken(row: RowFacts): { candidates: RowFacts[]; confidence: Confidence } | undefined {
     if (!row.action.includes('AssumeRoleWithWebIdentity') || !row.actor_id || !SA_RE.test(row.actor_id)) return undefined;
-    const tokens = this.tokensBySa.get(row.actor_id);
+    return this.tokensFor(row.actor_id, row.time, (t) => !t.audiences || t.audiences.length === 0 || t.audiences.some((a) => a.includes('sts.amazonaws.com') || a === 'sts'));
+  }
+
+  /** Token requests for a service account, unexpired at `at`, nearest first; strong when they name one pod. */
+  private tokensFor(sa: string, at: bigint, accept: (t: RowFacts) => boolean = () => true): { candidates: RowFacts[]; confidence: Confidence } | undefined {
+    const tokens = this.tokensBySa.get(sa);
     if (!tokens) return undefined;
     const skew = this.opts.cloudSkewNs;
-    const fit = tokens.filter(
-      (t) =>
-        t.time <= row.time + skew &&
-        (t.issued_credential_expires === null || t.issued_credential_expires + skew >= row.time) &&
-        (!t.audiences || t.audiences.length === 0 || t.audiences.some((a) => a.includes('sts.amazonaws.com') || a === 'sts'))
-    );
+    const fit = tokens.filter((t) => t.time <= at + skew && (t.issued_credential_expires === null || t.issued_credential_expires + skew >= at) && accept(t));
     if (fit.length === 0) return undefined;
     fit.reverse(); // nearest first
     const pods = new Set(fit.map((t) => t.k8s_pod_uid ?? t.k8s_pod ?? t.event_id));
     return { candidates: fit, confidence: pods.size === 1 ? 'strong' : 'inferred' };
   }
 
+  /** The IdP session a cloud federation (SAML or a non-Kubernetes web identity) came from. */
+  idpSessionOf(row: RowFacts): { candidates: RowFacts[]; confidence: Confidence } | undefined {
+    if (!/AssumeRoleWith(SAML|WebIdentity)/.test(row.action) || !row.actor_id || SA_RE.test(row.actor_id)) return undefined;
+    const sessions = this.idpSessions.get(row.actor_id.toLowerCase());
+    if (!sessions) return undefined;
+    const fit = sessions.filter((s) => s.time <= row.time + this.opts.cloudSkewNs && s.time + IDP_SESSION_NS >= row.time && (s.issued_credential_expires === null || s.issued_credential_expires + this.opts.cloudSkewNs >= row.time));
+    if (fit.length === 0) return undefined;
+    fit.reverse();
+    return { candidates: fit, confidence: fit.length === 1 ? 'strong' : 'inferred' };
+  }
+
+  /** The latest SPIRE row tying a SPIFFE id to Kubernetes selectors at `at`. */
+  spiffeWorkload(spiffeId: string, at: bigint): RowFacts | undefined {
+    const rows = this.spiffeWorkloads.get(spiffeId);
+    if (!rows) return undefined;
+    let best: RowFacts | undefined;
+    for (const r of rows) if (r.time <= at + this.opts.hostSkewNs) best = r;
+    return best;
+  }
+
   /**
    * The principals behind a row's action, nearest first: the actor, its role, then whoever
    * obtained the credential it presented (recursively, so role chains resolve), down to the
-   * Kubernetes service account and pod where the evidence reaches.
+   * Kubernetes service account and pod where the evidence reaches, and last the humans who
+   * created or granted any of them (rule 5).
    */
   chain(row: RowFacts): ChainElement[] {
     const out: ChainElement[] = [];
     const seen = new Set<string>();
-    const add = (el: ChainElement): void => {
+    const add: Add = (el) => {
       if (seen.has(el.id)) return;
       seen.add(el.id);
       out.push(el);
     };
     if (row.actor_id) add({ id: row.actor_id, type: chainType(row.actor_type), via: 'actor' });
     this.extend(row, add, new Set());
+    this.addCreators(out, row.time, add);
     return out;
   }
 
-  private extend(row: RowFacts, add: (el: ChainElement) => void, visited: Set<string>): void {
+  private addWorkload(sa: string, ns: string | null, pod: string | null, at: bigint, add: Add, via: string, eventId: string, confidence: Confidence): void {
+    add({ id: sa, type: 'service_account', via, event_id: eventId, confidence });
+    if (pod) {
+      add({ id: podId(ns, pod), type: 'workload', via, event_id: eventId, confidence });
+      return;
+    }
+    const tokens = this.tokensFor(sa, at);
+    const t = tokens?.candidates[0];
+    if (t?.k8s_pod) add({ id: podId(t.k8s_namespace, t.k8s_pod), type: 'workload', via: RULES.tokenBinding, event_id: t.event_id, confidence: tokens!.confidence === 'strong' ? 'strong' : 'inferred' });
+  }
+
+  private extend(row: RowFacts, add: Add, visited: Set<string>): void {
     if (row.session_issuer) add({ id: row.session_issuer, type: 'role', via: RULES.sessionIssuer });
-    // A service account acting with a pod-bound token: the pod is named in the audit record itself.
-    if (row.source === 'k8s_audit' && row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod) {
-      add({ id: podId(row.k8s_namespace, row.k8s_pod), type: 'workload', via: RULES.podBinding, event_id: row.event_id, confidence: 'exact' });
+    if (row.source === 'k8s_audit') {
+      // A service account acting with a pod-bound token: the pod is named in the audit record itself.
+      if (row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod) {
+        add({ id: podId(row.k8s_namespace, row.k8s_pod), type: 'workload', via: RULES.podBinding, event_id: row.event_id, confidence: 'exact' });
+      }
+    } else if (row.k8s_service_account && row.k8s_namespace && !row.issued_to?.startsWith('system:serviceaccount:')) {
+      // Another source names the workload's service account itself (Vault's Kubernetes auth, Tetragon, …).
+      const sa = serviceAccountId(row.k8s_namespace, row.k8s_service_account);
+      if (row.actor_id !== sa || row.k8s_pod) this.addWorkload(sa, row.k8s_namespace, row.k8s_pod, row.time, add, RULES.workloadAttribute, row.event_id, 'exact');
+    }
+    if (row.spiffe_id) {
+      if (row.spiffe_id !== row.actor_id) add({ id: row.spiffe_id, type: 'workload', via: 'spiffe-id' });
+      const svid = this.spiffeWorkload(row.spiffe_id, row.time);
+      if (svid && svid.event_id !== row.event_id && svid.k8s_namespace && svid.k8s_service_account) {
+        this.addWorkload(serviceAccountId(svid.k8s_namespace, svid.k8s_service_account), svid.k8s_namespace, svid.k8s_pod, row.time, add, RULES.spiffeSvid, svid.event_id, 'strong');
+      } else if (!svid) {
+        const m = SPIFFE_SA_RE.exec(row.spiffe_id);
+        if (m) this.addWorkload(serviceAccountId(m[1]!, m[2]!), m[1]!, null, row.time, add, RULES.spiffeConvention, row.event_id, 'inferred');
+      }
     }
     const web = this.webIdentityToken(row);
     if (web) {
       const t = web.candidates[0]!;
       if (t.k8s_pod) add({ id: podId(t.k8s_namespace, t.k8s_pod), type: 'workload', via: RULES.webIdentityToken, event_id: t.event_id, confidence: web.confidence });
       if (t.actor_id) add({ id: t.actor_id, type: chainType(t.actor_type), via: RULES.tokenRequester, event_id: t.event_id, confidence: 'exact' });
+    }
+    const idp = this.idpSessionOf(row);
+    if (idp) {
+      const s = idp.candidates[0]!;
+      add({ id: `${s.source}:${s.issued_credential_id}`, type: 'idp_session', via: RULES.idpFederation, event_id: s.event_id, confidence: idp.confidence });
     }
     const cred = row.credential_id;
     if (!cred || visited.has(cred)) return;
@@ -191,8 +321,8 @@ export class IdentityGraph {
     if (issued && issued.event_id !== row.event_id) this.extendIssued(issued, add, visited);
   }
 
-  /** Principals behind an issuance row: who received the credential, and who obtained it. */
-  private extendIssued(issued: RowFacts, add: (el: ChainElement) => void, visited: Set<string>): void {
+  /** Principals behind an issuance row: who received the credential, and who obtained or created it. */
+  private extendIssued(issued: RowFacts, add: Add, visited: Set<string>): void {
     const step = { event_id: issued.event_id, confidence: 'exact' as const };
     if (issued.source === 'k8s_audit') {
       // A service-account token: issued to the service account, bound to a pod, asked for by a node.
@@ -201,9 +331,26 @@ export class IdentityGraph {
       if (issued.actor_id) add({ id: issued.actor_id, type: chainType(issued.actor_type), via: RULES.tokenRequester, ...step });
       return;
     }
-    if (issued.issued_to) add({ id: issued.issued_to, type: 'role_session', via: RULES.issuance, ...step });
-    if (issued.actor_id) add({ id: issued.actor_id, type: chainType(issued.actor_type), via: RULES.issuance, ...step });
+    if (issued.issued_to) add({ id: issued.issued_to, type: holderType(issued), via: RULES.issuance, ...step });
+    if (issued.actor_id) {
+      // A key or secret minted for someone else: its creator is rule 5, not the holder's own identity.
+      const created = issued.issued_to && issued.actor_id !== issued.issued_to && isCreation(issued);
+      add({ id: issued.actor_id, type: chainType(issued.actor_type), via: created ? RULES.createdBy : RULES.issuance, ...step });
+      if (created) return;
+    }
     this.extend(issued, add, visited);
+  }
+
+  /** rule 5: the humans who created or granted any principal of the chain, before `at`. */
+  private addCreators(chain: ChainElement[], at: bigint, add: Add): void {
+    for (const el of [...chain]) {
+      const byGrant = this.grants.get(el.id);
+      if (!byGrant) continue;
+      for (const g of byGrant) {
+        if (g.time > at + this.opts.cloudSkewNs || !g.actor_id || g.actor_type !== 'human') continue;
+        add({ id: g.actor_id, type: 'human', via: RULES.createdBy, event_id: g.event_id, confidence: 'exact' });
+      }
+    }
   }
 
   /** Memoized chain of whoever holds a credential: its holder, the role it assumed, and the chain of its issuance. */
@@ -216,24 +363,28 @@ export class IdentityGraph {
       if (last) {
         const out = c;
         const seen = new Set<string>();
-        const add = (el: ChainElement): void => {
+        const add: Add = (el) => {
           if (!seen.has(el.id)) {
             seen.add(el.id);
             out.push(el);
           }
         };
-        if (last.issued_to) add({ id: last.issued_to, type: last.source === 'k8s_audit' ? 'service_account' : 'role_session', via: 'holder' });
-        if (last.target && /^arn:aws[a-z-]*:iam::\d{12}:role\//.test(last.target)) add({ id: last.target, type: 'role', via: RULES.sessionIssuer });
+        if (last.issued_to) add({ id: last.issued_to, type: last.source === 'k8s_audit' ? 'service_account' : holderType(last), via: 'holder' });
+        if (last.target && ROLE_ARN_RE.test(last.target)) add({ id: last.target, type: 'role', via: RULES.sessionIssuer });
         this.extendIssued(last, add, new Set([credential]));
+        this.addCreators(out, last.time, add);
       }
       this.chainCache.set(credential, c);
     }
     return c;
   }
 
-  /** Credentials whose holder's chain contains a principal matching `match`. */
+  /**
+   * Credentials whose holder's chain contains a principal matching `match`. Creators (rule 5) are
+   * not holders: a credential an admin minted for someone else is not the admin's.
+   */
   credentialsWhere(match: (el: ChainElement) => boolean): string[] {
-    return this.issuedCredentials().filter((k) => this.chainOfCredential(k).some(match));
+    return this.issuedCredentials().filter((k) => this.chainOfCredential(k).some((el) => el.via !== RULES.createdBy && match(el)));
   }
 }
 

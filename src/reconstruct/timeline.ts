@@ -31,8 +31,31 @@ const SELECT = [...COLUMNS.map((c) => (c.type === 'TIMESTAMP_NS' ? `epoch_ns(${c
 
 const ORDER = 'ORDER BY time, event_id';
 
+/** The columns the identity graph needs from issuance rows (not the whole row: there can be many). */
+const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'category', 'outcome', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'spiffe_id', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_type', 'issued_credential_expires', 'issued_to', 'target', 'host'];
+const FACT_SELECT = [
+  ...FACT_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? `epoch_ns(${c}) AS ${c}` : c)),
+  // only the parts of attrs the graph reads (token audiences, binding subjects), not the whole JSON
+  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END AS audiences",
+  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.binding_subjects')::VARCHAR END AS binding_subjects",
+].join(', ');
+
+/** Kubernetes and IAM actions that create or grant a principal (rule 5). */
+const GRANT_ACTIONS = [
+  'create rolebindings', 'update rolebindings', 'patch rolebindings', 'create clusterrolebindings', 'update clusterrolebindings', 'patch clusterrolebindings',
+  'create serviceaccounts', 'iam:CreateRole', 'iam:UpdateAssumeRolePolicy', 'iam:AttachRolePolicy', 'iam:PutRolePolicy', 'iam:CreateUser',
+];
+
+/** Rows the identity graph needs: issuance, SPIRE workload ties, grants. A small share of a bundle. */
+const FACT_WHERE = `issued_credential_id IS NOT NULL OR issued_to IS NOT NULL
+  OR (source = 'spire' AND spiffe_id IS NOT NULL AND (k8s_service_account IS NOT NULL OR k8s_pod_uid IS NOT NULL OR k8s_pod IS NOT NULL))
+  OR action IN (${GRANT_ACTIONS.map((a) => `'${a}'`).join(', ')})
+  OR (source = 'spire' AND action LIKE '%Entry%')`;
+
 export interface TimelineOptions {
   graph?: GraphOptions;
+  /** Pages this close to either end use a top-N query, deeper ones the position index (default 5000). */
+  nearEnd?: number;
 }
 
 /**
@@ -46,6 +69,7 @@ export class Timeline {
     readonly bundles: LoadedBundle[],
     readonly warnings: string[],
     readonly graph: IdentityGraph,
+    /** @internal */ readonly nearEnd: number,
   ) {}
 
   static async open(dirs: readonly string[], opts: TimelineOptions = {}): Promise<Timeline> {
@@ -53,12 +77,12 @@ export class Timeline {
     try {
       const { bundles, warnings } = await loadBundles(db, dirs);
       const facts = await db.conn.runAndReadAll(
-        `SELECT ${SELECT} FROM events WHERE issued_credential_id IS NOT NULL OR issued_to IS NOT NULL`,
+        `SELECT ${FACT_SELECT} FROM events WHERE ${FACT_WHERE}`,
       );
       const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR)');
-      return new Timeline(db, bundles, warnings, graph);
+      return new Timeline(db, bundles, warnings, graph, opts.nearEnd ?? NEAR_END);
     } catch (err) {
       db.close();
       throw err;
@@ -114,6 +138,11 @@ export class Timeline {
   }
 
   /** @internal */
+  async exec(sql: string, params: DuckDBValue[]): Promise<void> {
+    await this.db.conn.run(sql, params);
+  }
+
+  /** @internal */
   async scalar(sql: string, params: DuckDBValue[]): Promise<number> {
     const reader = await this.db.conn.runAndReadAll(sql, params);
     return Number(reader.getRows()[0]?.[0] ?? 0);
@@ -139,9 +168,9 @@ export class Timeline {
       else if (typeof v === 'bigint') out[c.name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
       else out[c.name] = v;
     }
-    const facts = toFacts(r);
-    out.links = this.graph.links(facts);
-    out.identity_chain = this.graph.chain(facts);
+    const { links, chain } = this.graph.resolve(toFacts(r));
+    out.links = links;
+    out.identity_chain = chain;
     out.bundle = this.bundleOf(r.filename as string);
     return out as TimelineRow;
   }
@@ -155,8 +184,14 @@ export class Timeline {
   }
 }
 
+/** Pages this close to either end are served by a top-N query; deeper ones through a position index. */
+const NEAR_END = 5_000;
+let indexSeq = 0;
+
 export class TimelineQuery {
   private readonly where;
+  private total: Promise<number> | undefined;
+  private index: Promise<string> | undefined;
 
   constructor(
     private readonly timeline: Timeline,
@@ -166,12 +201,44 @@ export class TimelineQuery {
   }
 
   count(): Promise<number> {
-    return this.timeline.scalar(`SELECT count(*) FROM events ${this.where.sql}`, this.where.params);
+    this.total ??= this.timeline.scalar(`SELECT count(*) FROM events ${this.where.sql}`, this.where.params);
+    return this.total;
   }
 
-  /** Rows [offset, offset + limit) in time order. */
-  page(offset: number, limit: number): Promise<TimelineRow[]> {
-    return this.timeline.select(this.where.sql, this.where.params, `${ORDER} LIMIT ${Math.max(0, Math.floor(limit))} OFFSET ${Math.max(0, Math.floor(offset))}`);
+  /**
+   * Rows [offset, offset + limit) in time order. Near the start or the end of the timeline this is
+   * a top-N query (fast, small); in the middle of a large timeline a one-time position index
+   * (time, event_id by position, built on first need) turns a page into a narrow time-range read.
+   */
+  async page(offset: number, limit: number): Promise<TimelineRow[]> {
+    const lim = Math.max(0, Math.floor(limit));
+    const off = Math.max(0, Math.floor(offset));
+    const near = this.timeline.nearEnd;
+    if (off < near) return this.timeline.select(this.where.sql, this.where.params, `${ORDER} LIMIT ${lim} OFFSET ${off}`);
+    const n = await this.count();
+    if (off >= n) return [];
+    const fromEnd = n - off - lim;
+    if (fromEnd < near) {
+      const back = Math.max(0, fromEnd);
+      const rows = await this.timeline.select(this.where.sql, this.where.params, `ORDER BY time DESC, event_id DESC LIMIT ${Math.min(lim, n - off)} OFFSET ${back}`);
+      return rows.reverse();
+    }
+    const table = await this.positionIndex();
+    return this.timeline.select(
+      `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim}) AND (SELECT max(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})
+        AND event_id IN (SELECT event_id FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})`,
+      this.where.params,
+      ORDER,
+    );
+  }
+
+  private positionIndex(): Promise<string> {
+    this.index ??= (async () => {
+      const table = `position_${++indexSeq}`;
+      await this.timeline.exec(`CREATE TEMP TABLE ${table} AS SELECT row_number() OVER (${ORDER}) - 1 AS pos, time, event_id FROM events ${this.where.sql}`, this.where.params);
+      return table;
+    })();
+    return this.index;
   }
 
   /** Every row in time order, in batches. */
@@ -189,21 +256,34 @@ function parseAttrs(text: string): Record<string, unknown> | null {
   }
 }
 
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function s(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
 function toFacts(r: Record<string, unknown>): RowFacts {
   let audiences: string[] | null = null;
-  if (typeof r.attrs === 'string' && r.attrs.includes('audiences')) {
-    const a = parseAttrs(r.attrs)?.audiences;
-    if (Array.isArray(a)) audiences = a.filter((x): x is string => typeof x === 'string');
-  }
+  let a: unknown;
+  if (typeof r.audiences === 'string') a = safeParse(r.audiences);
+  else if (typeof r.attrs === 'string' && r.attrs.includes('audiences')) a = parseAttrs(r.attrs)?.audiences;
+  if (Array.isArray(a)) audiences = a.filter((x): x is string => typeof x === 'string');
   return {
     event_id: r.event_id as string,
     time: (r.time as bigint | null) ?? 0n,
     source: r.source as string,
     action: (r.action as string) ?? '',
+    category: s(r.category),
+    outcome: s(r.outcome),
+    spiffe_id: s(r.spiffe_id),
+    issued_credential_type: s(r.issued_credential_type),
+    grants: grantsOf(r),
     actor_id: s(r.actor_id),
     actor_type: s(r.actor_type),
     credential_id: s(r.credential_id),
@@ -219,6 +299,38 @@ function toFacts(r: Record<string, unknown>): RowFacts {
     target: s(r.target),
     audiences,
   };
+}
+
+/**
+ * Principals a row creates or grants (rule 5): Kubernetes binding subjects and created service
+ * accounts, IAM roles and users created or given policies, SPIRE registration entries.
+ */
+function grantsOf(r: Record<string, unknown>): string[] | null {
+  const action = typeof r.action === 'string' ? r.action : '';
+  const target = typeof r.target === 'string' ? r.target : '';
+  if (r.source === 'k8s_audit') {
+    if (typeof r.binding_subjects === 'string') {
+      const subjects = safeParse(r.binding_subjects);
+      const ns = target.split('/')[0] ?? '';
+      if (!Array.isArray(subjects)) return null;
+      return subjects.flatMap((x) => {
+        const subj = x as { kind?: string; name?: string; namespace?: string };
+        if (subj.kind === 'ServiceAccount' && subj.name) return [`system:serviceaccount:${subj.namespace ?? ns}:${subj.name}`];
+        if (subj.kind === 'User' && subj.name) return [subj.name];
+        return [];
+      });
+    }
+    const m = /^([^/]+)\/serviceaccounts\/([^/]+)$/.exec(target);
+    if (action === 'create serviceaccounts' && m) return [`system:serviceaccount:${m[1]}:${m[2]}`];
+    return null;
+  }
+  if (r.source === 'cloudtrail' && action.startsWith('iam:') && target) {
+    const kind = action === 'iam:CreateUser' ? 'user' : 'role';
+    if (/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\//.test(target)) return [target];
+    return typeof r.host === 'string' ? [`arn:aws:iam::${r.host}:${kind}/${target}`] : null;
+  }
+  if (r.source === 'spire' && /Entry/.test(action) && typeof r.spiffe_id === 'string') return [r.spiffe_id];
+  return null;
 }
 
 /** Whether a chain element is the workload the user named (pod, ns/pod, service account, SPIFFE id). */

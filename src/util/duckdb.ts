@@ -1,4 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * One embedded DuckDB per command run, opened lazily (so `--help` never loads the engine) and
@@ -13,9 +16,16 @@ export class Db {
 
   static async open(opts: { threads?: number; memoryLimit?: string } = {}): Promise<Db> {
     const { DuckDBInstance } = await import('@duckdb/node-api');
-    const config: Record<string, string> = { enable_external_access: 'true', autoinstall_known_extensions: 'false', autoload_known_extensions: 'true' };
+    const config: Record<string, string> = {
+      enable_external_access: 'true',
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'true',
+      // Bounded memory on a responder's host; spills go to the system temp dir, never the cwd.
+      memory_limit: opts.memoryLimit ?? process.env.CUSTODY_DUCKDB_MEMORY ?? '2GB',
+      preserve_insertion_order: 'false',
+      temp_directory: join(tmpdir(), `custody-duckdb-${process.pid}`),
+    };
     if (opts.threads) config.threads = String(opts.threads);
-    if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
     const instance = await DuckDBInstance.create(':memory:', config);
     const conn = await instance.connect();
     return new Db(instance, conn);
@@ -24,6 +34,7 @@ export class Db {
   close(): void {
     this.conn.closeSync();
     this.instance.closeSync();
+    rmSync(join(tmpdir(), `custody-duckdb-${process.pid}`), { recursive: true, force: true });
   }
 }
 

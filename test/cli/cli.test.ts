@@ -105,3 +105,28 @@ describe('custody CLI', () => {
     expect(report.problems.map((p: { kind: string; path: string }) => `${p.kind} ${p.path}`)).toEqual(['unlisted events/extra.parquet', `modified ${raw}`]);
   });
 });
+
+describe('parallel ingest', () => {
+  it('worker threads (large input, built CLI) give exactly the rows and quarantine of the inline path', async () => {
+    const dir = tmp();
+    execFileSync(process.execPath, [join(REPO, 'bench/gen-cloudtrail.mjs'), join(dir, 'gen'), '12000', '--s3-per-file=4000']);
+    // Corrupt a few lines in the middle so both paths must quarantine the same records.
+    const file = join(dir, 'gen', 'cloudtrail.jsonl');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    for (const i of [5, 4321, 9999]) lines[i] = lines[i]!.slice(0, 40);
+    writeFileSync(file, lines.join('\n'));
+    const { ingest } = await import('../../src/ingest/ingest.js');
+    const { readRows } = await import('../helpers/bundle.js');
+    const inline = await ingest({ bundle: join(dir, 'inline'), inputs: [join(dir, 'gen')] });
+    const r = cli(['ingest', join(dir, 'parallel'), join(dir, 'gen'), '--json']);
+    expect(r.status).toBe(0);
+    const parallel = JSON.parse(r.stdout);
+    expect(parallel.files.map((f: { accepted: number; quarantined: number }) => [f.accepted, f.quarantined])).toEqual(inline.files.map((f) => [f.accepted, f.quarantined]));
+    expect(inline.accepted).toBe(24000 - 3);
+    const [a, b] = [await readRows(join(dir, 'inline')), await readRows(join(dir, 'parallel'))];
+    expect(b.map((x) => x.event_id)).toEqual(a.map((x) => x.event_id));
+    expect(b.map((x) => x.identity_chain)).toEqual(a.map((x) => x.identity_chain));
+    const q = (d: string) => readFileSync(join(d, 'quarantine', 'cloudtrail', 'q-000001.ndjson'), 'utf8');
+    expect(q(join(dir, 'parallel'))).toBe(q(join(dir, 'inline')));
+  });
+});

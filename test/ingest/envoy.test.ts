@@ -418,6 +418,19 @@ describe('custody ingest --envoy-format', () => {
     expect(printed.map((p) => p.spiffe_id)).toEqual([null, 'spiffe://cluster.local/ns/default/sa/default']);
   });
 
+  it('the format reaches the worker threads that parse large inputs', () => {
+    const dir = tmp();
+    const log = join(dir, 'big-access.log');
+    const two = readFileSync(join(FIX, 'istio_pr35337_downstream_peer_san.log'), 'utf8');
+    // Over the 8 MiB at which ingest parses on worker threads (the CLI runs the compiled workers).
+    const copies = Math.ceil((9 << 20) / two.length);
+    writeFileSync(log, two.repeat(copies));
+    const r = cli(['ingest', join(dir, 'b'), log, '--envoy-format', FORMAT, '--json']);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout) as { accepted: number; quarantined: number };
+    expect([s.accepted, s.quarantined]).toEqual([copies * 2, 0]);
+  });
+
   it('a format it cannot use is a usage error (exit 2) naming the problem', () => {
     const dir = tmp();
     const r = cli(['ingest', join(dir, 'b'), join(FIX, 'istio_pr35337_downstream_peer_san.log'), '--envoy-format', '[%START_TIME%] %RESPONSE_CODE %BYTES_SENT%']);

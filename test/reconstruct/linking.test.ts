@@ -27,6 +27,7 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
       ['system:serviceaccount:ci:deployer', 'service_account', 'credential-issuance'],
       ['ci/build-7f9c', 'workload', 'web-identity-token'],
       ['system:node:ip-10-0-1-23.ec2.internal', 'agent', 'k8s-token-requester'],
+      ['alice@example.com', 'human', 'created-by'], // rule 5: the rolebinding she created the day before
     ]);
     // Each step carries its evidence row and confidence.
     const [, , sa, pod] = download.identity_chain;
@@ -35,7 +36,11 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
     const token = byEvent.get(pod!.event_id!)!;
     expect(token).toMatchObject({ action: 'create serviceaccounts/token', k8s_pod: 'build-7f9c', issued_to: 'system:serviceaccount:ci:deployer' });
     expect(pod!.confidence).toBe('strong');
-    expect(download.links).toEqual([{ rule: 'credential-issuance', confidence: 'exact', event_id: sa!.event_id }]);
+    const binding = rows.find((r) => r.action === 'create rolebindings')!;
+    expect(download.links).toEqual([
+      { rule: 'credential-issuance', confidence: 'exact', event_id: sa!.event_id },
+      { rule: 'created-by', confidence: 'exact', event_id: binding.event_id },
+    ]);
 
     // The later use from outside resolves to the same workload.
     const outside = rows.find((r) => r.src_ip === '203.0.113.66' && r.action === 's3:GetObject')!;
@@ -65,9 +70,14 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
       ['system:serviceaccount:ci:deployer', 'service_account', 'actor'],
       ['ci/build-7f9c', 'workload', 'k8s-pod-binding'],
       ['system:node:ip-10-0-1-23.ec2.internal', 'agent', 'k8s-token-requester'],
+      ['alice@example.com', 'human', 'created-by'],
     ]);
     const issuance = rows.find((r) => r.issued_credential_id === 'JTI=0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d')!;
-    expect(get.links).toEqual([{ rule: 'credential-issuance', confidence: 'exact', event_id: issuance.event_id }]);
+    const binding = rows.find((r) => r.action === 'create rolebindings')!;
+    expect(get.links).toEqual([
+      { rule: 'credential-issuance', confidence: 'exact', event_id: issuance.event_id },
+      { rule: 'created-by', confidence: 'exact', event_id: binding.event_id },
+    ]);
   });
 
   it('a call with a key AssumeRole issued to an IAM user has that user in its chain', async () => {
@@ -130,6 +140,29 @@ describe('filters resolve through the identity graph, as bound parameters', () =
         expect(await (await tl.query({ workload: evil })).count()).toBe(0);
       }
       expect(await (await tl.query({})).count()).toBe(17);
+    } finally {
+      tl.close();
+    }
+  });
+});
+
+describe('paging', () => {
+  it('any page equals the same slice of the full ordered timeline, near either end or deep inside', async () => {
+    const dir = tmp();
+    execFileSync(process.execPath, [join(REPO, 'bench/gen-cloudtrail.mjs'), join(dir, 'gen'), '600', '--s3-per-file=600']);
+    const { bundle, rows: all } = await ingestAndRead(dir, [join(dir, 'gen', 'cloudtrail.jsonl')]);
+    expect(all).toHaveLength(600);
+    const tl = await Timeline.open([bundle], { nearEnd: 5 });
+    try {
+      const q = await tl.query({});
+      for (const [off, lim] of [[0, 50], [15, 10], [100, 37], [299, 100], [550, 50], [580, 40], [599, 5], [700, 10]] as const) {
+        const page = await q.page(off, lim);
+        expect(page.map((r) => r.event_id), `${off}+${lim}`).toEqual(all.slice(off, off + lim).map((r) => r.event_id));
+      }
+      const filtered = await tl.query({ grep: 'GetObject' });
+      const expected = all.filter((r) => r.action === 's3:GetObject').map((r) => r.event_id);
+      expect(expected.length).toBeGreaterThan(25);
+      expect((await filtered.page(8, 6)).map((r) => r.event_id)).toEqual(expected.slice(8, 14));
     } finally {
       tl.close();
     }
