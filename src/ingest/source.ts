@@ -48,8 +48,9 @@ export interface SourceParser {
   parse(record: unknown, ctx: RecordContext): ParseResult;
   /**
    * A parser set up with the user's options (detect and parse use them), or this parser when
-   * no option concerns it. Called once per ingest run, before detection. Throws UsageError when
-   * an option it reads is invalid (a user error, not evidence).
+   * no option concerns it. Called before detection, and again in each worker thread with the same
+   * options (so it must depend on nothing else). Throws UsageError when an option it reads is
+   * invalid (a user error, not evidence); the main thread's call reports it before any work starts.
    */
   configure?(options: ParserOptions): SourceParser;
 }
