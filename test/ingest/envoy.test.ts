@@ -62,8 +62,8 @@ describe('Envoy / Istio access logs on public samples', () => {
       // 4 access lines and one line of Envoy's own log.
       'datadog_envoy_samples.log': [4, 1],
       'istio_pr27903_response_code_details.log': [5, 0],
-      // A custom format: without --envoy-format it is quarantined (see the CLI test).
-      'istio_pr35337_downstream_peer_san.log': [0, 2],
+      // Istio's format with the peer SAN added (istio/istio#35337): a built-in variant.
+      'istio_pr35337_downstream_peer_san.log': [2, 0],
       'ztunnel_policy_rejection.log': [2, 0],
       'istio_json_access.jsonl': [3, 0],
     };
@@ -378,16 +378,25 @@ describe('custody ingest --envoy-format', () => {
   const FORMAT =
     '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_URI_SAN% %ROUTE_NAME%\n';
 
-  it('reads a proxy log written with a custom format; without the flag says how to read it', async () => {
+  it('a log in a format it does not know is quarantined with a pointer to --envoy-format, and read with it', async () => {
+    const dir = tmp();
+    const log = join(dir, 'custom.log');
+    const custom = '%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_PEER_URI_SAN%';
+    writeFileSync(log, '2026-03-10T10:05:09.207Z GET /admin/export 200 10.0.1.57:41262 spiffe://example.org/ns/ci/sa/deployer\n');
+    const without = cli(['ingest', join(dir, 'a'), log, '--source', 'envoy', '--json']);
+    expect(without.status).toBe(0);
+    const a = JSON.parse(without.stdout) as { accepted: number; quarantined: number; reasons: { reason: string; count: number }[] };
+    expect([a.accepted, a.quarantined]).toEqual([0, 1]);
+    expect(a.reasons).toEqual([{ reason: 'not an Envoy, Istio or ztunnel access log line', count: 1 }]);
+    expect(cli(['ingest', join(dir, 'b'), log, '--envoy-format', custom, '--json']).status).toBe(0);
+    const [row] = await readRows(join(dir, 'b'));
+    expect(row).toMatchObject({ action: 'HTTP GET /admin/export', src_ip: '10.0.1.57', src_port: 41262, spiffe_id: 'spiffe://example.org/ns/ci/sa/deployer', outcome: 'success' });
+  });
+
+  it('reads a proxy log written with a format given on the command line', async () => {
     const dir = tmp();
     const log = join(dir, 'access.log');
     writeFileSync(log, readFileSync(join(FIX, 'istio_pr35337_downstream_peer_san.log')));
-
-    const without = cli(['ingest', join(dir, 'a'), log, '--json']);
-    expect(without.status).toBe(0);
-    const a = JSON.parse(without.stdout) as { accepted: number; quarantined: number; reasons: { reason: string; count: number }[] };
-    expect([a.accepted, a.quarantined]).toEqual([0, 2]);
-    expect(a.reasons).toEqual([{ reason: "access log line in a format custody does not know; pass the proxy's format with --envoy-format", count: 2 }]);
 
     const r = cli(['ingest', join(dir, 'b'), log, '--envoy-format', FORMAT]);
     expect(r.stderr).toBe('');

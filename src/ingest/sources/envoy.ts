@@ -27,6 +27,9 @@ const ADDRS = '%UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADD
 /** Built-in text formats, most fields first (they never match each other's lines: field counts differ). */
 const BUILTIN: readonly TextFormat[] = [
   compileText(ISTIO, 'istio'),
+  // Istio's default with the caller's SPIFFE id added before the route name (the customization
+  // istio/istio#35337 shows; needed to tie mesh calls to workload identities).
+  compileText(ISTIO.replace('%REQUESTED_SERVER_NAME% %ROUTE_NAME%', '%REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_URI_SAN% %ROUTE_NAME%'), 'istio-peer-san'),
   // Istio with Mixer (≤ 1.7): policy status and transport failure reason after the flags.
   compileText(`${HEAD} "%DYNAMIC_METADATA(istio.mixer:status)%" "%UPSTREAM_TRANSPORT_FAILURE_REASON%" ${TAIL} ${ADDRS} %ROUTE_NAME%`, 'istio-mixer-utfr'),
   // Istio without Mixer, before response code details (1.6 – 1.8).
