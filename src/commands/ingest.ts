@@ -17,6 +17,10 @@ Sources: ${SOURCE_CHOICES.join(', ')}.`;
     { description: 'aws cloudtrail lookup-events output (JSON Lines) and Kubernetes audit logs', command: '<%= config.bin %> <%= command.id %> case-42 lookup-events.jsonl /var/log/kubernetes/audit.log' },
     { description: 'from standard input, forcing the source', command: 'zcat audit.log.gz | <%= config.bin %> <%= command.id %> case-42 - --source k8s_audit' },
     { description: 'fail (exit 1) if anything was quarantined', command: '<%= config.bin %> <%= command.id %> case-42 ./logs --strict' },
+    {
+      description: 'Envoy access logs written with a custom format (Istio and Envoy defaults are recognized without it)',
+      command: `<%= config.bin %> <%= command.id %> case-42 access.log --envoy-format '[%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)%" %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_PEER_URI_SAN%'`,
+    },
   ];
 
   static override strict = false;
@@ -30,6 +34,11 @@ Sources: ${SOURCE_CHOICES.join(', ')}.`;
   static override flags = {
     source: Flags.option({ options: SOURCE_CHOICES as string[], description: 'Treat every input as this source instead of detecting it.' })(),
     strict: Flags.boolean({ description: 'Exit 1 when any record was quarantined or input skipped (everything readable is still ingested).' }),
+    'envoy-format': Flags.string({
+      description:
+        "The Envoy access log format the proxies were configured with (a format string of %OPERATOR%s, or a JSON format dictionary), for envoy logs in neither Istio's nor Envoy's default format. Tried first, then the defaults.",
+      helpValue: '<format>',
+    }),
   };
 
   async run(): Promise<IngestSummary> {
@@ -38,7 +47,7 @@ Sources: ${SOURCE_CHOICES.join(', ')}.`;
     const progress = process.stderr.isTTY && !this.jsonEnabled() ? new ProgressLine(process.stderr) : undefined;
     let summary: IngestSummary;
     try {
-      summary = await ingest({ bundle: args.bundle, inputs, source: flags.source, onProgress: (p) => progress?.update(p) });
+      summary = await ingest({ bundle: args.bundle, inputs, source: flags.source, onProgress: (p) => progress?.update(p), parserOptions: { envoyFormat: flags['envoy-format'] } });
     } finally {
       progress?.done();
     }

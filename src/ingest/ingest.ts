@@ -17,8 +17,8 @@ import { createRunner } from './pool.js';
 import type { Task, TaskResult } from './processor.js';
 import { describeFsError, expandInputs, type InputFile, type SkippedInput } from './inputs.js';
 import { quarantineText, type FileContext, type QuarantineRecord } from './normalize.js';
-import type { SourceParser } from './source.js';
-import { PARSERS, parserByName } from './sources/index.js';
+import type { ParserOptions, SourceParser } from './source.js';
+import { configuredParsers } from './sources/index.js';
 import { QuarantineStage, stagedToParquet } from './staging.js';
 
 export interface IngestOptions {
@@ -28,6 +28,8 @@ export interface IngestOptions {
   source?: string;
   stdin?: Readable;
   onProgress?: (p: IngestProgress) => void;
+  /** Options for parsers, e.g. { envoyFormat } from --envoy-format (see SourceParser.configure). */
+  parserOptions?: ParserOptions;
 }
 
 export interface IngestProgress {
@@ -94,8 +96,9 @@ interface SourceState {
  * worker threads for large inputs; results are applied in input order, so the outcome is the same.
  */
 export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
-  const forced = opts.source ? parserByName(opts.source) : undefined;
-  if (opts.source && !forced) throw new UsageError(`unknown source ${JSON.stringify(opts.source)}`, `use one of: ${PARSERS.map((p) => p.name).join(', ')}`);
+  const parsers = configuredParsers(opts.parserOptions);
+  const forced = opts.source ? parsers.find((p) => p.name === opts.source) : undefined;
+  if (opts.source && !forced) throw new UsageError(`unknown source ${JSON.stringify(opts.source)}`, `use one of: ${parsers.map((p) => p.name).join(', ')}`);
   if (opts.inputs.length === 0) throw new UsageError('no inputs named', 'name files, directories, or - for standard input');
 
   const { files, skipped } = await expandInputs(opts.inputs, opts.stdin);
@@ -105,7 +108,7 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
   const reasons = new Map<string, number>();
   const totalBytes = files.reduce((a, f) => a + (f.size ?? PARALLEL_BYTES), 0);
   const stagingTemplate = await bundle.tmpFor('events/staging-{worker}-{source}.ndjson');
-  const runner = createRunner(stagingTemplate, { parallel: totalBytes >= PARALLEL_BYTES });
+  const runner = createRunner(stagingTemplate, { parallel: totalBytes >= PARALLEL_BYTES, parserOptions: opts.parserOptions });
   const owners = new Map<number, FileSummary>();
   const rawEntries = new Map<FileSummary, Entry>();
   let seq = 0;
@@ -164,7 +167,7 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
         continue;
       }
 
-      const sniffed = await sniff(tmp, forced);
+      const sniffed = await sniff(tmp, forced, parsers);
       const sourceName = sniffed.parser?.name ?? UNKNOWN;
       const rawRel = `raw/${sourceName}/${sha256.slice(0, 12)}-${safeFileName(input.name)}`;
       const rawEntry = await bundle.seal(tmp, rawRel, { kind: 'raw', rows: null, schemaVersion: null, timeRange: null, producer: { source: sourceName, input: input.display } }, { sha256, size });
@@ -182,8 +185,8 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
       }
       if (!sniffed.parser) {
         summary.status = 'unrecognized';
-        const ctx: FileContext = { parser: PARSERS[0]!, rawPath: rawRel, input: input.display };
-        const q = quarantineText(ctx, null, `no parser recognizes this file (tried ${PARSERS.map((p) => p.name).join(', ')}); use --source to force one`, sniffed.head);
+        const ctx: FileContext = { parser: parsers[0]!, rawPath: rawRel, input: input.display };
+        const q = quarantineText(ctx, null, `no parser recognizes this file (tried ${parsers.map((p) => p.name).join(', ')}); use --source to force one`, sniffed.head);
         q.truncated = true;
         summary.quarantined++;
         await addQuarantine(UNKNOWN, [q]);
@@ -308,7 +311,7 @@ interface Sniffed {
 }
 
 /** Looks at the start of a raw file to pick its parser (unless forced) and its JSON framing. */
-async function sniff(path: string, forced: SourceParser | undefined): Promise<Sniffed> {
+async function sniff(path: string, forced: SourceParser | undefined, parsers: readonly SourceParser[]): Promise<Sniffed> {
   let head: string[] = [];
   let headBad = 0;
   for await (const batch of readLineBatches(path, 256 * 1024)) {
@@ -352,7 +355,7 @@ async function sniff(path: string, forced: SourceParser | undefined): Promise<Sn
     }
   }
   if (forced) return { parser: forced, framing, empty: false, head: headText, document };
-  for (const p of PARSERS) {
+  for (const p of parsers) {
     const sample = p.format === 'json' ? jsonSample : nonEmpty[0];
     if (sample === undefined) continue;
     try {

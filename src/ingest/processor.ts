@@ -1,7 +1,8 @@
 import type { BadPart } from './framing.js';
 import { decodeDocument, splitJsonValues, splitLines } from './framing.js';
 import { emptyOutput, processJsonLines, processJsonText, processTextLines, quarantineBad, quarantineText, type FileContext, type QuarantineRecord } from './normalize.js';
-import { parserByName } from './sources/index.js';
+import type { ParserOptions, SourceParser } from './source.js';
+import { configuredParsers } from './sources/index.js';
 import { NdjsonFile } from './staging.js';
 
 /**
@@ -40,12 +41,22 @@ export interface StagedFile {
 
 export class Processor {
   private files = new Map<string, NdjsonFile>();
+  private readonly parsers: readonly SourceParser[];
 
-  /** `stagingPath(source)` names this processor's staging file for a source. */
-  constructor(private readonly stagingPath: (source: string) => string) {}
+  /**
+   * `stagingPath(source)` names this processor's staging file for a source. `parserOptions` are
+   * the user's parser options (plain data: they cross to worker threads), applied as the main
+   * thread applied them for detection.
+   */
+  constructor(
+    private readonly stagingPath: (source: string) => string,
+    parserOptions: ParserOptions = {},
+  ) {
+    this.parsers = configuredParsers(parserOptions);
+  }
 
   run(task: Task): TaskResult {
-    const parser = parserByName(task.parser);
+    const parser = this.parsers.find((p) => p.name === task.parser);
     if (!parser) throw new Error(`internal: no parser ${task.parser}`);
     const ctx: FileContext = { parser, rawPath: task.rawPath, input: task.input };
     const buf = Buffer.from(task.buf.buffer, task.buf.byteOffset, task.buf.byteLength);

@@ -10,6 +10,13 @@ export interface RecordContext {
 
 export type ParseResult = { ok: true; event: EventDraft } | { ok: false; reason: string };
 
+/**
+ * Options the user gives parsers on the command line (e.g. `--envoy-format`), passed unchanged
+ * to every parser's `configure`. Each parser reads only the keys it knows and checks their types:
+ * keep keys namespaced by source (`envoyFormat`, ...).
+ */
+export type ParserOptions = Readonly<Record<string, unknown>>;
+
 /** A record split out of a top-level JSON value, with its JSON pointer. */
 export interface SplitRecord {
   pointer: string;
@@ -39,6 +46,13 @@ export interface SourceParser {
   split?(value: unknown): SplitRecord[] | null;
   /** Normalizes one record, or says why it cannot. Must not throw on any input. */
   parse(record: unknown, ctx: RecordContext): ParseResult;
+  /**
+   * A parser set up with the user's options (detect and parse use them), or this parser when
+   * no option concerns it. Called before detection, and again in each worker thread with the same
+   * options (so it must depend on nothing else). Throws UsageError when an option it reads is
+   * invalid (a user error, not evidence); the main thread's call reports it before any work starts.
+   */
+  configure?(options: ParserOptions): SourceParser;
 }
 
 // ---- helpers for reading untrusted JSON: every accessor checks the type it returns ----

@@ -25,6 +25,6 @@ export const confidenceSchema = z
 export type Confidence = z.infer<typeof confidenceSchema>;
 
 /** Names of the sources custody can read. Stable: they appear in bundle paths. */
-export const SOURCE_NAMES = ['cloudtrail', 'k8s_audit', 'kernel', 'gcp_audit', 'azure_activity', 'entra_id', 'gworkspace', 'okta', 'vault', 'opa', 'spire'] as const;
+export const SOURCE_NAMES = ['cloudtrail', 'k8s_audit', 'kernel', 'gcp_audit', 'azure_activity', 'entra_id', 'gworkspace', 'okta', 'vault', 'opa', 'spire', 'envoy', 'tetragon', 'falco'] as const;
 export const sourceNameSchema = z.enum(SOURCE_NAMES).describe('Evidence source.');
 export type SourceName = z.infer<typeof sourceNameSchema>;

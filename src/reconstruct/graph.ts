@@ -202,9 +202,7 @@ export class IdentityGraph {
     if (idp) for (const c of idp.candidates) out.push({ rule: RULES.idpFederation, confidence: idp.confidence, event_id: c.event_id });
     const spiffe = row.spiffe_id ? this.spiffeWorkload(row.spiffe_id, row.time) : undefined;
     if (spiffe) out.push({ rule: RULES.spiffeSvid, confidence: 'strong', event_id: spiffe.event_id });
-    for (const el of chain) {
-      if (el.via === RULES.createdBy && el.event_id && !out.some((l) => l.event_id === el.event_id)) out.push({ rule: RULES.createdBy, confidence: el.confidence ?? 'exact', event_id: el.event_id });
-    }
+    for (const c of this.creators(chain, row.time)) out.push({ rule: RULES.createdBy, confidence: 'exact', event_id: c.grant.event_id });
     return out;
   }
 
@@ -341,16 +339,29 @@ export class IdentityGraph {
     this.extend(issued, add, visited);
   }
 
-  /** rule 5: the humans who created or granted any principal of the chain, before `at`. */
-  private addCreators(chain: ChainElement[], at: bigint, add: Add): void {
-    for (const el of [...chain]) {
-      const byGrant = this.grants.get(el.id);
-      if (!byGrant) continue;
-      for (const g of byGrant) {
-        if (g.time > at + this.opts.cloudSkewNs || !g.actor_id || g.actor_type !== 'human') continue;
-        add({ id: g.actor_id, type: 'human', via: RULES.createdBy, event_id: g.event_id, confidence: 'exact' });
+  /** rule 5: the rows that created or granted a principal of the chain before `at`, with the human behind each. */
+  creators(chain: readonly ChainElement[], at: bigint): { human: string; grant: RowFacts }[] {
+    const out: { human: string; grant: RowFacts }[] = [];
+    for (const el of chain) {
+      if (el.via === RULES.createdBy) continue;
+      for (const g of this.grants.get(el.id) ?? []) {
+        if (g.time > at + this.opts.cloudSkewNs || !g.actor_id) continue;
+        const human = this.humanBehind(g);
+        if (human && !out.some((c) => c.grant.event_id === g.event_id)) out.push({ human, grant: g });
       }
     }
+    return out;
+  }
+
+  /** The human who made a row: its actor when a person, else the person behind the session it used. */
+  private humanBehind(row: RowFacts): string | undefined {
+    if (row.actor_type === 'human') return row.actor_id ?? undefined;
+    if (!row.credential_id) return undefined;
+    return this.chainOfCredential(row.credential_id).find((el) => el.type === 'human' && el.via !== RULES.createdBy)?.id;
+  }
+
+  private addCreators(chain: ChainElement[], at: bigint, add: Add): void {
+    for (const c of this.creators(chain, at)) add({ id: c.human, type: 'human', via: RULES.createdBy, event_id: c.grant.event_id, confidence: 'exact' });
   }
 
   /** Memoized chain of whoever holds a credential: its holder, the role it assumed, and the chain of its issuance. */

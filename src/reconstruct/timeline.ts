@@ -5,6 +5,7 @@ import { formatTimeNs } from '../model/time.js';
 import { Db } from '../util/duckdb.js';
 import { whereOf, type TimelineFilter } from './filter.js';
 import { DEFAULT_GRAPH_OPTIONS, IdentityGraph, type ChainElement, type GraphOptions, type Link, type RowFacts } from './graph.js';
+import { buildCorrelations, correlatedLinks } from './correlate.js';
 import { loadBundles, type LoadedBundle } from './load.js';
 import { readRawRecord } from './raw.js';
 
@@ -81,6 +82,7 @@ export class Timeline {
       );
       const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
+      await buildCorrelations(db, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR)');
       return new Timeline(db, bundles, warnings, graph, opts.nearEnd ?? NEAR_END);
     } catch (err) {
@@ -120,7 +122,7 @@ export class Timeline {
   /** @internal */
   async select(where: string, params: DuckDBValue[], tail: string): Promise<TimelineRow[]> {
     const reader = await this.db.conn.runAndReadAll(`SELECT ${SELECT} FROM events ${where} ${tail}`, params);
-    return reader.getRowObjectsJS().map((r) => this.toRow(r));
+    return this.withCorrelations(reader.getRowObjectsJS().map((r) => this.toRow(r)));
   }
 
   /** @internal */
@@ -130,11 +132,11 @@ export class Timeline {
     for await (const rows of result.yieldRowObjectJs()) {
       for (const r of rows) pending.push(this.toRow(r));
       if (pending.length >= batch) {
-        yield pending;
+        yield await this.withCorrelations(pending);
         pending = [];
       }
     }
-    if (pending.length > 0) yield pending;
+    if (pending.length > 0) yield await this.withCorrelations(pending);
   }
 
   /** @internal */
@@ -156,6 +158,16 @@ export class Timeline {
   async raw(row: TimelineRow): Promise<string> {
     const b = this.bundles.find((x) => x.dir === row.bundle) ?? this.bundles[0]!;
     return readRawRecord(b.abs, b.manifest, row.source_ref);
+  }
+
+  /** Adds the SQL-computed links (rules 4 and 6) to a batch of rows. */
+  private async withCorrelations(rows: TimelineRow[]): Promise<TimelineRow[]> {
+    const extra = await correlatedLinks(this.db, rows.map((r) => r.event_id));
+    for (const r of rows) {
+      const more = extra.get(r.event_id);
+      if (more) r.links = [...r.links, ...more];
+    }
+    return rows;
   }
 
   private toRow(r: Record<string, unknown>): TimelineRow {

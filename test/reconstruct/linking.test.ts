@@ -37,8 +37,11 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
     expect(token).toMatchObject({ action: 'create serviceaccounts/token', k8s_pod: 'build-7f9c', issued_to: 'system:serviceaccount:ci:deployer' });
     expect(pod!.confidence).toBe('strong');
     const binding = rows.find((r) => r.action === 'create rolebindings')!;
+    const trust = rows.find((r) => r.action === 'iam:UpdateAssumeRolePolicy')!;
     expect(download.links).toEqual([
       { rule: 'credential-issuance', confidence: 'exact', event_id: sa!.event_id },
+      // rule 5: alice set up ci-deployer's trust policy (through her SAML session) and bound ci:deployer
+      { rule: 'created-by', confidence: 'exact', event_id: trust.event_id },
       { rule: 'created-by', confidence: 'exact', event_id: binding.event_id },
     ]);
 
@@ -58,6 +61,7 @@ describe('identity chains (DESIGN.md rules 1 and 3)', () => {
       ['system:serviceaccount:monitoring:reporter', 'service_account', 'credential-issuance'],
       ['monitoring/metrics-exporter-5d8b', 'workload', 'web-identity-token'],
       ['system:node:ip-10-0-2-41.ec2.internal', 'agent', 'k8s-token-requester'],
+      ['alice@example.com', 'human', 'created-by'], // she set up the role's trust, not this workload's rights
     ]);
     const deployerRows = rows.filter((r) => r.identity_chain.some((c) => c.id === 'ci/build-7f9c'));
     expect(deployerRows.some((r) => r.credential_id === 'ASIAQNZGKIQY7REPORTZ')).toBe(false);
@@ -121,9 +125,16 @@ describe('filters resolve through the identity graph, as bound parameters', () =
       expect(actions.filter((a) => a === 's3:GetObject')).toHaveLength(2);
       expect(rows.some((r) => r.credential_id === 'ASIAQNZGKIQY7REPORTZ')).toBe(false);
       expect(await (await tl.query({ workload: 'system:serviceaccount:monitoring:reporter' })).count()).toBe(4);
-      expect(await (await tl.query({ actor: 'alice@example.com' })).count()).toBe(1);
+      // alice acted herself (Okta, SAML federation, the rolebinding) and through her platform-admin session.
+      expect((await (await tl.query({ actor: 'alice@example.com' })).page(0, 50)).map((r) => r.action)).toEqual([
+        'okta:user.session.start',
+        'okta:user.authentication.sso',
+        'sts:AssumeRoleWithSAML',
+        'create rolebindings',
+        'iam:UpdateAssumeRolePolicy',
+      ]);
       expect(await (await tl.query({ credential: 'ASIAQNZGKIQY3DEPLOYX' })).count()).toBe(7);
-      const window = await tl.query({ since: 1773137000000000000n, until: 1773137100000000000n });
+      const window = await tl.query({ since: 1773137000000000000n, until: 1773137040000000000n });
       expect((await window.page(0, 10)).map((r) => r.time)).toEqual(['2026-03-10T10:03:30Z', '2026-03-10T10:03:33Z', '2026-03-10T10:03:35Z']);
     } finally {
       tl.close();
@@ -139,7 +150,7 @@ describe('filters resolve through the identity graph, as bound parameters', () =
         expect(await (await tl.query({ actor: evil })).count()).toBe(0);
         expect(await (await tl.query({ workload: evil })).count()).toBe(0);
       }
-      expect(await (await tl.query({})).count()).toBe(17);
+      expect(await (await tl.query({})).count()).toBe(36);
     } finally {
       tl.close();
     }

@@ -25,19 +25,21 @@ describe.skipIf(!hasTmux)('reconstruct in a terminal (tmux)', () => {
     };
     tmux('new-session', '-d', '-s', 'e2e', '-x', '160', '-y', '40', `${process.execPath} ${join(REPO, 'bin/run.js')} reconstruct ${join(dir, 'b')}; echo EXITED=$?; sleep 30`);
     try {
-      await waitFor('17 rows');
+      await waitFor('36 rows');
       // The header can show the count before the first page of rows has loaded (rows render as …).
       await waitFor('s3://prod-secrets/db.env');
       expect(screen()).not.toContain('\u001b');
       tmux('send-keys', '-t', 'e2e', 'G');
-      await waitFor('row 17/17');
-      tmux('send-keys', '-t', 'e2e', 'k', 'k', 'Enter'); // row 15: the download from 203.0.113.66
+      await waitFor('row 36/36');
+      tmux('send-keys', '-t', 'e2e', 'k', 'k', 'Enter'); // row 34: the download from 203.0.113.66
       await waitFor('Identity chain');
       expect(screen()).toContain('ci/build-7f9c');
-      expect(screen()).toContain('203.0.113.66');
       expect(screen()).toContain('credential-issuance (exact)');
+      expect(screen()).toContain('alice@example.com');
+      tmux('send-keys', '-t', 'e2e', 'NPage'); // the fields are further down the detail
+      await waitFor('203.0.113.66');
       tmux('send-keys', '-t', 'e2e', 'Escape');
-      await waitFor('row 15/17');
+      await waitFor('row 34/36');
       tmux('send-keys', '-t', 'e2e', 'q');
       await waitFor('EXITED=0');
     } finally {

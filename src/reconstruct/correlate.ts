@@ -1,0 +1,115 @@
+import type { Confidence } from '../model/enums.js';
+import type { Db } from '../util/duckdb.js';
+import type { GraphOptions, Link } from './graph.js';
+
+/**
+ * Links that join large sets of rows, computed in DuckDB once per timeline into the temp table
+ * `correlated_links(a, b, rule, confidence)` (a's link to b):
+ *
+ *  - rule 4, kernel flow ↔ mesh log: a kernel network row (custody's recorder, or Tetragon) and an Envoy/Istio access-log row with
+ *    the same source address and port (the same socket), the mesh row no earlier than the kernel
+ *    row (minus host skew) and within the connection window; strong when the destination matches
+ *    too. Links both ways.
+ *  - rule 6, decision ↔ execution: a deny (OPA decision, mesh RBAC/ext_authz, Kubernetes forbid,
+ *    Entra Conditional Access) followed, within the window, by the same action succeeding in
+ *    other evidence — same operation (HTTP method and path, or Kubernetes verb, resource and
+ *    object, or sign-in to the same app), same caller (SPIFFE id, else actor, else source
+ *    address), same destination host whatever the port — is an `enforcement-gap` (linked both
+ *    ways); a deny with no such success is `enforced` (linked to the row that enforced it: the
+ *    mesh's own denial of the same request, or itself).
+ */
+
+export const CORRELATION_RULES = {
+  kernelMeshFlow: 'kernel-mesh-flow',
+  enforcementGap: 'enforcement-gap',
+  enforced: 'enforced',
+} as const;
+
+/** How long after a deny a success of the same action still counts as getting around it. */
+const GAP_WINDOW_NS = 3_600_000_000_000n;
+/** How long a connection seen by the kernel may carry requests the mesh logs. */
+const FLOW_WINDOW_NS = 600_000_000_000n;
+
+/**
+ * A normalized "what was attempted" key per row: `http <METHOD> <path>` for mesh and OPA rows,
+ * `k8s <verb> <resource> <namespace>/<name>` for Kubernetes, `signin <app>` for sign-ins.
+ * Paths lose their query string.
+ */
+const OP_SQL = `CASE
+    WHEN source = 'envoy' AND action LIKE 'HTTP % %' THEN 'http ' || split_part(substr(action, 6), '?', 1)
+    WHEN source = 'opa' AND regexp_matches(coalesce(target, ''), '^[A-Z]+ /') THEN 'http ' || split_part(target, '?', 1)
+    WHEN source = 'k8s_audit' THEN 'k8s ' || action || ' ' || coalesce(target, '')
+    WHEN category = 'auth' AND source IN ('entra_id', 'okta') THEN 'signin ' || coalesce(target, '')
+  END`;
+
+/** The caller as rule 6 compares it: workload identity first. */
+const CALLER_SQL = `coalesce(spiffe_id, actor_id, src_ip)`;
+
+const DENY_SQL = `outcome = 'denied' AND (category IN ('policy', 'enforcement') OR source IN ('k8s_audit', 'entra_id'))`;
+
+export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<void> {
+  const skew = opts.hostSkewNs;
+  const cloudSkew = opts.cloudSkewNs;
+  await db.conn.run(`CREATE OR REPLACE TEMP TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR)`);
+
+  // rule 4: the same socket seen by the kernel and by the mesh.
+  await db.conn.run(
+    `INSERT INTO correlated_links
+     WITH k AS (SELECT event_id, epoch_ns(time) AS t, src_ip, src_port, dst_ip, dst_port FROM events
+                WHERE source IN ('kernel', 'tetragon') AND category = 'network' AND src_ip IS NOT NULL AND src_port IS NOT NULL),
+          m AS (SELECT event_id, epoch_ns(time) AS t, src_ip, src_port, dst_ip, dst_port FROM events
+                WHERE source = 'envoy' AND src_ip IS NOT NULL AND src_port IS NOT NULL),
+          j AS (SELECT k.event_id AS kid, m.event_id AS mid,
+                       CASE WHEN k.dst_ip = m.dst_ip AND k.dst_port = m.dst_port THEN 'strong' ELSE 'inferred' END AS confidence
+                FROM k JOIN m ON k.src_ip = m.src_ip AND k.src_port = m.src_port
+                WHERE m.t >= k.t - $1 AND m.t <= k.t + $2)
+     SELECT kid, mid, '${CORRELATION_RULES.kernelMeshFlow}', confidence FROM j
+     UNION ALL SELECT mid, kid, '${CORRELATION_RULES.kernelMeshFlow}', confidence FROM j`,
+    [skew, FLOW_WINDOW_NS + skew],
+  );
+
+  // rule 6: denies, and what got around them.
+  await db.conn.run(
+    `INSERT INTO correlated_links
+     WITH keyed AS (SELECT event_id, epoch_ns(time) AS t, source, outcome, category, ${OP_SQL} AS op, ${CALLER_SQL} AS caller,
+                           dst_ip, src_ip, k8s_pod, k8s_namespace, source_event_id, (${DENY_SQL}) AS is_deny
+                    FROM events),
+          d AS (SELECT * FROM keyed WHERE is_deny AND op IS NOT NULL),
+          s AS (SELECT * FROM keyed WHERE outcome IN ('success', 'allowed') AND op IS NOT NULL AND NOT is_deny),
+          gap AS (SELECT DISTINCT d.event_id AS did, s.event_id AS sid FROM d JOIN s ON d.op = s.op
+                  WHERE s.t >= d.t - $1 AND s.t <= d.t + $2
+                    AND (d.caller = s.caller OR (d.k8s_pod IS NOT NULL AND d.k8s_pod = s.k8s_pod AND d.k8s_namespace = s.k8s_namespace))
+                    AND (d.dst_ip IS NULL OR s.dst_ip IS NULL OR d.dst_ip = s.dst_ip)
+                    -- a decision point's own "allowed" record of a later, different request is not execution
+                    AND NOT (s.source = 'opa' AND s.outcome = 'allowed')),
+          enforced AS (SELECT d.event_id AS did,
+                              coalesce((SELECT e.event_id FROM keyed e
+                                        WHERE e.is_deny AND e.event_id <> d.event_id AND e.source <> d.source AND e.op = d.op
+                                          AND (e.caller = d.caller OR (e.source_event_id IS NOT NULL AND e.source_event_id = d.source_event_id))
+                                          AND abs(e.t - d.t) <= $3
+                                        ORDER BY abs(e.t - d.t), e.event_id LIMIT 1), d.event_id) AS eid
+                       FROM d WHERE d.event_id NOT IN (SELECT did FROM gap))
+     SELECT did, sid, '${CORRELATION_RULES.enforcementGap}', 'strong' FROM gap
+     UNION ALL SELECT sid, did, '${CORRELATION_RULES.enforcementGap}', 'strong' FROM gap
+     UNION ALL SELECT did, eid, '${CORRELATION_RULES.enforced}', CASE WHEN did = eid THEN 'exact' ELSE 'strong' END FROM enforced`,
+    [cloudSkew, GAP_WINDOW_NS, skew],
+  );
+}
+
+/** The correlated links of these rows, by event id (one query per page or batch). */
+export async function correlatedLinks(db: Db, eventIds: readonly string[]): Promise<Map<string, Link[]>> {
+  const out = new Map<string, Link[]>();
+  if (eventIds.length === 0) return out;
+  const { LIST, VARCHAR, listValue } = await import('@duckdb/node-api');
+  const reader = await db.conn.runAndReadAll(
+    `SELECT a, b, rule, confidence FROM correlated_links WHERE list_contains($1, a) ORDER BY a, rule, b`,
+    [listValue([...eventIds])],
+    [LIST(VARCHAR)],
+  );
+  for (const [a, b, rule, confidence] of reader.getRows() as [string, string, string, Confidence][]) {
+    const list = out.get(a) ?? [];
+    list.push({ rule, confidence, event_id: b });
+    out.set(a, list);
+  }
+  return out;
+}
