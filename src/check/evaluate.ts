@@ -239,7 +239,7 @@ function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVi
       const hit = rule.to.find((d) => destinationMatches(d, f));
       if (!hit) return;
       const where = f.spiffeIds[0] ?? (f.ip ? `${f.ip}${f.port !== null ? `:${f.port}` : ''}` : (f.hosts[0] ?? str(row.target) ?? '?'));
-      const who = podOf(row) ?? str(row.exe) ?? str(row.actor_id) ?? 'unattributed process';
+      const who = podOf(row) ?? row.identity_chain.find((c) => c.type === 'workload')?.id ?? str(row.spiffe_id) ?? str(row.exe) ?? str(row.actor_id) ?? 'an unattributed process';
       out.violations.push(violation(row, `${who} connected to ${where} (forbidden: ${hit.text})${row.outcome === 'success' || row.outcome === 'allowed' ? '' : `, outcome ${row.outcome}`}`));
     },
     finish: async () => out,
@@ -275,6 +275,8 @@ function credentialMisuse(_ctx: EvalContext, rule: RuleOf<'credential_misuse'>):
       const cred = str(row.credential_id);
       if (!cred) return;
       if (types && !types.has(str(row.credential_type) ?? '')) return;
+      // The row that issues a credential (an IdP session start) is where it came from, not a use of it.
+      if (str(row.issued_credential_id) === cred) return;
       examined++;
       const src = str(row.src_ip);
       // Addresses only: AWS services acting for a principal log a service name ("s3.amazonaws.com") instead.
@@ -356,6 +358,8 @@ function unenforcedDeny(_ctx: EvalContext, rule: RuleOf<'unenforced_deny'>): Row
   return {
     scope: rule.scope,
     visit(row) {
+      // Rule 6 links a gap both ways; the deny is the side whose outcome is denied.
+      if (row.outcome !== 'denied') return;
       const decided = row.links.filter((l) => l.rule === LINK_RULES.enforcementGap || l.rule === LINK_RULES.enforced);
       if (decided.length === 0) return;
       examined++;

@@ -127,6 +127,17 @@ function endpoint(addr: unknown, port: unknown, hostname?: string | null): Obj |
   return compact({ ip: isIp ? a : null, svc_name: a && !isIp ? a : null, port: n(port), hostname: hostname ?? null });
 }
 
+/** The host name in a target like `https://host:443/path`, `host:port/path` or `host`; null for addresses, paths and SPIFFE ids. */
+function hostOf(target: string): string | null {
+  let t = target.trim();
+  if (/^spiffe:/i.test(t) || t.startsWith('/') || t.startsWith('[')) return null;
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(t);
+  if (url) t = url[1]!.replace(/^[^@]*@/, '');
+  const host = t.split('/')[0]!.split(':')[0]!;
+  if (!/^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$/i.test(host) || /^[\d.]+$/.test(host)) return null;
+  return host.toLowerCase();
+}
+
 function deviceOf(row: TimelineRow): Obj {
   return compact({ hostname: s(row.host), type_id: 0, type: 'Unknown' })!;
 }
@@ -194,7 +205,7 @@ export function toOcsf(row: TimelineRow): Obj {
       cls = CLASSES.network;
       activity = row.outcome === 'denied' ? [5, 'Refuse'] : row.outcome === 'failure' ? [4, 'Fail'] : (NETWORK_ACTIVITY[verb] ?? [99, 'Other']);
       const target = s(row.target);
-      const host = target && !/^[0-9a-f:.[\]]+$/i.test(target.split(':')[0] ?? '') ? target.replace(/:\d+$/, '') : null;
+      const host = target ? hostOf(target) : null;
       specific.src_endpoint = endpoint(row.src_ip, row.src_port);
       specific.dst_endpoint = endpoint(row.dst_ip, row.dst_port, host);
       const actor = compact({ user: actorUser, session, process });

@@ -37,8 +37,9 @@ describe('custody check', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^FAIL {2}credentials-stay-where-they-were-issued {2}credential_misuse · critical · 3 violations$/m);
-    expect(r.stdout).toMatch(/^ok {4}short-lived-cloud-sessions +credential_lifetime · high · 15 rows examined$/m);
-    expect(r.stdout.trim().split('\n').pop()).toBe(`FAIL: 1 of 6 rules violated (3 violations); policy ${DEMO_POLICY}; bundle ${demo} (intact)`);
+    expect(r.stdout).toMatch(/^ok {4}short-lived-cloud-sessions +credential_lifetime · high · 25 rows examined$/m);
+    expect(r.stdout).toMatch(/^FAIL {2}denies-are-enforced +unenforced_deny · critical · 2 violations$/m);
+    expect(r.stdout.trim().split('\n').pop()).toBe(`FAIL: 2 of 6 rules violated (5 violations); policy ${DEMO_POLICY}; bundle ${demo} (intact)`);
 
     const xml = readFileSync(junit, 'utf8');
     await validJunit(xml);
@@ -51,15 +52,21 @@ describe('custody check', () => {
       ['ci-never-reaches-instance-metadata', 'custody.forbidden_flow'],
       ['evidence-is-complete', 'custody.evidence_completeness'],
     ]);
-    expect(xml).toContain('<testsuites name="custody check" tests="6" failures="1" errors="0" time="0">');
+    expect(xml).toContain('<testsuites name="custody check" tests="6" failures="2" errors="0" time="0">');
     const failures = [...xml.matchAll(/<failure message="([^"]*)" type="([^"]*)">([^<]*)<\/failure>/g)];
-    expect(failures).toHaveLength(1);
-    expect(failures[0]![1]).toBe('3 violations of credential_misuse rule credentials-stay-where-they-were-issued (severity critical)');
+    expect(failures.map((f) => [f[1], f[2]])).toEqual([
+      ['3 violations of credential_misuse rule credentials-stay-where-they-were-issued (severity critical)', 'credential_misuse'],
+      ['2 violations of unenforced_deny rule denies-are-enforced (severity critical)', 'unenforced_deny'],
+    ]);
     const rows = await readRows(demo);
     for (const row of rows.filter((x) => x.src_ip === '203.0.113.66')) {
       expect(failures[0]![3]).toContain(`event_id: ${row.event_id}`);
       expect(failures[0]![3]).toContain(`source_ref: ${demo}/${row.source_ref}`);
     }
+    // The enforcement gap names both denies and the request that got around them.
+    const bypass = rows.find((x) => x.source === 'envoy' && x.dst_port === 9090)!;
+    for (const row of rows.filter((x) => x.outcome === 'denied' && (x.source === 'opa' || x.source === 'envoy'))) expect(failures[1]![3]).toContain(`event_id: ${row.event_id}`);
+    expect(failures[1]![3]).toContain(`succeeded-after-deny: ${bypass.event_id} at ${demo}/${bypass.source_ref}`);
   });
 
   it('exit 0 on the clean run; the JUnit report has no failures and still validates', async () => {
@@ -85,7 +92,7 @@ describe('custody check', () => {
     const report = JSON.parse(runs[0]!.json);
     expect(Object.keys(report)).toEqual(['report', 'format', 'tool', 'policy', 'bundles', 'result', 'summary', 'rules']);
     expect(report.policy.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(report.bundles).toEqual([{ dir: demo, chain_head: expect.stringMatching(/^[0-9a-f]{64}$/), entries: 5 }]);
+    expect(report.bundles).toEqual([{ dir: demo, chain_head: expect.stringMatching(/^[0-9a-f]{64}$/), entries: 17 }]);
   });
 
   it('a bad rule file is a usage error (exit 2) naming the rule and the field', () => {

@@ -36,14 +36,18 @@ describe('OCSF export', () => {
     const out = cli(['reconstruct', demo, '--format', 'ocsf']);
     expect(out.status).toBe(0);
     const events = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events).toHaveLength(17);
+    expect(events).toHaveLength(36);
     expectValid(events);
     const byCategory = new Map<string, Set<number>>();
     events.forEach((e, i) => {
       const cat = demoRows[i]!.category;
       byCategory.set(cat, (byCategory.get(cat) ?? new Set()).add(e.class_uid as number));
     });
-    expect(Object.fromEntries([...byCategory].map(([k, v]) => [k, [...v]]))).toEqual({ api: [6003], credential: [3002] });
+    expect(Object.fromEntries([...byCategory].map(([k, v]) => [k, [...v]]))).toEqual({ auth: [3002], credential: [3002], api: [6003], network: [4001], enforcement: [6003], policy: [6003] });
+    // The mesh call that got around OPA: Network Activity, the caller's workload identity in unmapped.
+    const bypass = events[demoRows.findIndex((r) => r.source === 'envoy' && r.dst_port === 9090)]!;
+    expect(bypass).toMatchObject({ class_uid: 4001, activity_id: 99, src_endpoint: { ip: '10.0.1.57', port: 41262 }, dst_endpoint: { ip: '10.0.3.20', port: 9090, hostname: 'payments-api.payments.svc.cluster.local' } });
+    expect((bypass.unmapped as { links: { rule: string }[] }).links.map((l) => l.rule)).toContain('enforcement-gap');
   });
 
   it('the session key used from outside: API Activity Read, the credential in actor.session, links and chain in unmapped', () => {
@@ -189,7 +193,7 @@ describe('OCSF export', () => {
   });
 
   it('the validator itself rejects what OCSF does not define (so the checks above can fail)', () => {
-    const good = toOcsf(demoRows[0]!);
+    const good = toOcsf(demoRows.find((r) => r.category === 'api')!);
     expect(validateOcsf({ ...good, credential: 'x' })).toEqual(['event.credential: not an attribute here']);
     expect(validateOcsf({ ...good, time: '2026' })).toEqual(['event.time: must be an integer, is "2026"']);
     expect(validateOcsf({ ...good, type_uid: 600399 })).toEqual(['event.type_uid: 600399 is not class_uid * 100 + activity_id']);

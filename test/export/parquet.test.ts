@@ -44,7 +44,7 @@ describe('Parquet export', () => {
     const buf = readFileSync(file);
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
     const meta = parquetMetadata(ab);
-    expect(Number(meta.num_rows)).toBe(17);
+    expect(Number(meta.num_rows)).toBe(36);
     const schema = parquetSchema(meta);
     expect(schema.children.map((c) => c.element.name)).toEqual([...COLUMNS.map((c) => c.name), 'links', 'identity_chain', 'bundle', 'time_ns']);
     const time = child(schema, 'time').element;

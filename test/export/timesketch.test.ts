@@ -52,12 +52,12 @@ describe('Timesketch export', () => {
     const file = join(root, 'demo.jsonl');
     const r = cli(['reconstruct', demo, '--format', 'timesketch', '--output', file]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe(`custody reconstruct: 17 row(s) written to ${file}\n`);
+    expect(r.stderr).toBe(`custody reconstruct: 36 row(s) written to ${file}\n`);
     expect(readdirSync(root).filter((f) => f.includes('.tmp'))).toEqual([]);
     const py = spawnSync('python3', ['-c', TIMESKETCH_READER, file], { encoding: 'utf8' });
     expect(py.stderr).toBe('');
     const checks = JSON.parse(py.stdout) as { line: number; missing: string[]; parsed_us: number; timestamp: number; scrubbed: string[]; tag: boolean; types: Record<string, string> }[];
-    expect(checks).toHaveLength(17);
+    expect(checks).toHaveLength(36);
     for (const c of checks) {
       expect(c.missing, `line ${c.line}`).toEqual([]);
       expect(c.scrubbed).toEqual([]);
