@@ -226,6 +226,8 @@ function flowFacts(row: TimelineRow): FlowFacts {
   return { ip: str(row.dst_ip), port, hosts, spiffeIds };
 }
 
+const NOT_A_FLOW = new Set(['listen', 'close']);
+
 function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVisitor {
   const out: Outcome = { examined: 0, violations: [] };
   return {
@@ -233,6 +235,8 @@ function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVi
     // A mesh or policy denial of a connection is an attempt (counted with include_failed).
     categories: rule.include_failed ? ['network', 'enforcement'] : ['network'],
     visit(row) {
+      // A listening socket goes nowhere; a close ends a flow its connect already showed.
+      if (NOT_A_FLOW.has(row.action)) return;
       out.examined++;
       if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) return;
       const f = flowFacts(row);
@@ -416,7 +420,7 @@ function gapText(row: TimelineRow): string {
   const lost = pick('drop_count', 'dropped_events', 'lost', 'lost_events', 'dropped', 'count');
   const until = pick('gap_end', 'until', 'end', 'window_end', 'to');
   const kind = pick('kind', 'kinds', 'by_kind');
-  const parts = [`recorder lost ${typeof lost === 'number' || typeof lost === 'string' ? String(lost) : 'an unknown number of'} event(s)`];
+  const parts = [`${row.source} lost ${typeof lost === 'number' || typeof lost === 'string' ? String(lost) : 'an unknown number of'} event(s)`];
   if (kind !== undefined) parts.push(`(${typeof kind === 'string' ? kind : JSON.stringify(kind)})`);
   parts.push(typeof until === 'string' ? `between ${row.time} and ${until}` : `at ${row.time}`);
   if (str(row.host)) parts.push(`on ${str(row.host)}`);

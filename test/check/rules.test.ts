@@ -125,6 +125,39 @@ describe('forbidden_flow', () => {
   });
 });
 
+describe('kernel evidence: the Tetragon public samples (Merlin C2 agent)', () => {
+  it('forbidden flow to the C2 address, unattributed node processes, attributed pod file reads, throttle gaps', async () => {
+    const dir = join(root, 'tetragon');
+    await ingest({ bundle: dir, inputs: [join(SAMPLES, 'tetragon')] });
+    const rows = await readRows(dir);
+    const report = await check(
+      dir,
+      `rules:
+  - {name: c2, kind: forbidden_flow, severity: critical, to: [34.116.205.187/32]}
+  - {name: unattributed, kind: unattributed_action, severity: high, sources: [tetragon], categories: [network, file]}
+  - {name: keystore, kind: unattributed_action, severity: high, categories: [file], targets: ["**/elasticsearch.keystore"]}
+  - {name: gaps, kind: evidence_completeness, severity: high, required_sources: [tetragon]}
+`,
+    );
+    const connects = rows.filter((r) => r.category === 'network' && r.action === 'connect' && r.dst_ip === '34.116.205.187');
+    expect(connects.length).toBe(6);
+    expect(rule(report, 'c2').violations.map((v) => v.event_id)).toEqual(connects.map((r) => r.event_id));
+    expect(rule(report, 'c2').violations[0]!.message).toBe('/tmp/go-build3518135900/b001/exe/main connected to 34.116.205.187:443 (forbidden: 34.116.205.187/32)');
+    expect(rule(report, 'c2').violations.at(-1)!.message).toBe('/usr/bin/ssh connected to 34.116.205.187:22 (forbidden: 34.116.205.187/32)');
+    // The agent ran on the node, outside any pod: its connections have no identity behind them; the
+    // pods' file accesses do (the keystore reads are by elasticsearch pods).
+    const unattributed = rule(report, 'unattributed').violations;
+    expect(unattributed.length).toBeGreaterThanOrEqual(connects.length);
+    for (const v of unattributed) expect(rows.find((r) => r.event_id === v.event_id)).toMatchObject({ k8s_pod: null, container_id: null });
+    expect(unattributed.some((v) => v.target?.includes('keystore'))).toBe(false);
+    expect(rule(report, 'keystore')).toMatchObject({ status: 'pass', examined: 2 });
+    expect(rule(report, 'gaps').violations.map((v) => v.message)).toEqual([
+      'tetragon lost an unknown number of event(s) at 2024-07-26T13:07:43.178407128Z on ubuntu-22: Tetragon throttled this cgroup: its events are dropped until the throttle stops',
+      'tetragon lost an unknown number of event(s) at 2024-07-26T13:07:55.501718877Z on ubuntu-22: Tetragon throttled this cgroup: its events are dropped until the throttle stops',
+    ]);
+  });
+});
+
 describe('credential_misuse', () => {
   it('without allowed networks, a Kubernetes token used from the pod (10.0.1.57) differs from the kubelet that requested it', async () => {
     const r = rule(await check(demo, 'rules:\n  - {name: r, kind: credential_misuse, severity: high, credential_types: [k8s_token]}\n'));

@@ -37,7 +37,7 @@ describe('OCSF export', () => {
     expect(out.status).toBe(0);
     const events = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events).toHaveLength(36);
-    expectValid(events);
+    expectValid(events); // Vault, SPIRE and the mesh come from the demo
     const byCategory = new Map<string, Set<number>>();
     events.forEach((e, i) => {
       const cat = demoRows[i]!.category;
@@ -121,13 +121,22 @@ describe('OCSF export', () => {
         join(SAMPLES, 'entra_id'),
         join(SAMPLES, 'azure_activity'),
         join(SAMPLES, 'opa_decision'),
+        join(SAMPLES, 'tetragon'),
+        join(SAMPLES, 'falco'),
+        join(SAMPLES, 'service_mesh'),
+        join(SAMPLES, 'spire'),
       ],
     });
     const rows = await readRows(bundle);
     const events = rows.map(toOcsf);
     expectValid(events);
-    expect(new Set(rows.map((r) => r.source))).toEqual(new Set(['cloudtrail', 'k8s_audit', 'okta', 'gcp_audit', 'entra_id', 'azure_activity', 'opa']));
-    expect(new Set(events.map((e) => e.class_uid))).toEqual(new Set([3002, 6003]));
+    expect(new Set(rows.map((r) => r.source))).toEqual(new Set(['cloudtrail', 'k8s_audit', 'okta', 'gcp_audit', 'entra_id', 'azure_activity', 'opa', 'tetragon', 'falco', 'envoy', 'spire']));
+    // Real kernel-side rows (Tetragon, Falco) exercise the process, file and network classes, and gap rows Base Event.
+    expect(new Set(events.map((e) => e.class_uid))).toEqual(new Set([0, 1001, 1007, 3002, 4001, 6003]));
+    const exec = events[rows.findIndex((r) => r.source === 'tetragon' && r.action === 'exec' && typeof r.k8s_pod === 'string')]!;
+    expect(exec).toMatchObject({ class_uid: 1007, activity_id: 1, activity_name: 'Launch', process: { pid: expect.any(Number), path: expect.stringMatching(/^\//) } });
+    const connect = events[rows.findIndex((r) => r.source === 'tetragon' && r.action === 'connect')]!;
+    expect(connect).toMatchObject({ class_uid: 4001, activity_id: 1, dst_endpoint: { ip: '34.116.205.187', port: 443 } });
     const login = events[rows.findIndex((r) => r.action === 'signin:ConsoleLogin')]!;
     expect(login).toMatchObject({ class_uid: 3002, activity_id: 1, activity_name: 'Logon', type_uid: 300201 });
     const denied = rows.findIndex((r) => r.outcome === 'denied' && r.category === 'api');
