@@ -1,6 +1,7 @@
 import type { DuckDBValue } from '@duckdb/node-api';
 import { relative, sep } from 'node:path';
 import { COLUMNS } from '../model/columns.js';
+import type { Confidence } from '../model/enums.js';
 import { formatTimeNs } from '../model/time.js';
 import { Db } from '../util/duckdb.js';
 import { whereOf, type TimelineFilter } from './filter.js';
@@ -127,16 +128,39 @@ export class Timeline {
 
   /** @internal */
   async *stream(where: string, params: DuckDBValue[], batch: number): AsyncGenerator<TimelineRow[]> {
+    // The correlated links of every selected row are read before the stream opens: another query on
+    // this connection while a streaming result is pending ends that stream after its first chunk.
+    const extra = await this.correlationsWhere(where, params);
     const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}`, params);
     let pending: TimelineRow[] = [];
     for await (const rows of result.yieldRowObjectJs()) {
-      for (const r of rows) pending.push(this.toRow(r));
+      for (const r of rows) {
+        const row = this.toRow(r);
+        const more = extra.get(row.event_id);
+        if (more) row.links = [...row.links, ...more];
+        pending.push(row);
+      }
       if (pending.length >= batch) {
-        yield await this.withCorrelations(pending);
+        yield pending;
         pending = [];
       }
     }
-    if (pending.length > 0) yield await this.withCorrelations(pending);
+    if (pending.length > 0) yield pending;
+  }
+
+  /** The SQL-computed links (rules 4 and 6) of the rows a filter selects, by event id, in correlatedLinks' order. */
+  private async correlationsWhere(where: string, params: DuckDBValue[]): Promise<Map<string, Link[]>> {
+    const reader = await this.db.conn.runAndReadAll(
+      `SELECT a, b, rule, confidence FROM correlated_links WHERE a IN (SELECT event_id FROM events ${where}) ORDER BY a, rule, b`,
+      params,
+    );
+    const out = new Map<string, Link[]>();
+    for (const [a, b, rule, confidence] of reader.getRows() as [string, string, string, Confidence][]) {
+      const list = out.get(a) ?? [];
+      list.push({ rule, confidence, event_id: b });
+      out.set(a, list);
+    }
+    return out;
   }
 
   /** @internal */
