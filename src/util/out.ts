@@ -26,7 +26,15 @@ export class Out {
   async write(text: string): Promise<void> {
     if (this.closed) return;
     if (!this.stream.write(text)) {
-      await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close')]);
+      // One listener pair per wait, removed whichever fires (no pile-up on long outputs).
+      const ac = new AbortController();
+      try {
+        await Promise.race([once(this.stream, 'drain', { signal: ac.signal }), once(this.stream, 'close', { signal: ac.signal })]);
+      } catch (err) {
+        if ((err as Error).name !== 'AbortError') throw err;
+      } finally {
+        ac.abort();
+      }
     }
   }
 
