@@ -137,9 +137,14 @@ export class BundleWriter {
 
   /** A temporary file name inside the bundle, in the directory of `rel`. */
   async tmpFor(rel: string): Promise<string> {
-    const abs = this.abs(rel);
-    await mkdir(dirname(abs), { recursive: true });
-    return `${abs}.tmp-${process.pid}-${this.runId.slice(0, 8)}`;
+    const tmp = this.tmpName(rel);
+    await mkdir(dirname(tmp), { recursive: true });
+    return tmp;
+  }
+
+  /** tmpFor without creating the directory (for writers that must not wait, once it exists). */
+  tmpName(rel: string): string {
+    return `${this.abs(rel)}.tmp-${process.pid}-${this.runId.slice(0, 8)}`;
   }
 
   /** Next free `<dir>/<prefix>NNNNNN<ext>` (never reuses a number on disk or in the manifest). */
