@@ -156,6 +156,21 @@ export function addonBuilt(): boolean {
   return existsSync(ADDON_PATH);
 }
 
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/** Root, or CAP_BPF and CAP_PERFMON in the effective set (from /proc/self/status). */
+export function hasBpfPrivileges(): boolean {
+  if (process.getuid?.() === 0) return true;
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    const eff = m ? BigInt(`0x${m[1]}`) : 0n;
+    return ((eff >> CAP_BPF) & 1n) === 1n && ((eff >> CAP_PERFMON) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * What stops the recorder from running here, as user-facing sentences; empty
  * when everything is in place. Checked without loading anything into the kernel.
@@ -168,8 +183,8 @@ export function recorderProblems(objectPath = BPF_OBJECT_PATH): string[] {
   if (!existsSync(VMLINUX_BTF)) {
     problems.push(`kernel BTF missing (${VMLINUX_BTF}): the kernel needs CONFIG_DEBUG_INFO_BTF=y.`);
   }
-  if (process.getuid?.() !== 0) {
-    problems.push('not root: loading eBPF programs needs root (or CAP_BPF and CAP_PERFMON).');
+  if (!hasBpfPrivileges()) {
+    problems.push('not root and no CAP_BPF + CAP_PERFMON: loading eBPF programs needs root (or both capabilities).');
   }
   return problems;
 }

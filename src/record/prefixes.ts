@@ -4,6 +4,26 @@
  * once per home directory of the users in /etc/passwd.
  */
 
+/**
+ * The credential files and sockets a responder wants to see opened, by default: Kubernetes
+ * service-account and mounted secrets, cloud CLI credentials, kubeconfig, SSH keys, the Vault
+ * token helper's file, the shadow file, and SPIRE agent sockets (Workload API).
+ */
+export const DEFAULT_CRED_PREFIXES: readonly string[] = [
+  '/var/run/secrets/',
+  '/run/secrets/',
+  '~/.aws/',
+  '~/.config/gcloud/',
+  '~/.azure/',
+  '~/.kube/config',
+  '~/.ssh/',
+  '~/.vault-token',
+  '/etc/shadow',
+  '/run/spire/',
+  '/var/run/spire/',
+  '/tmp/spire-agent/',
+];
+
 /** Bytes of a path the kernel compares (CUSTODY_PREFIX_LEN). */
 export const CRED_PREFIX_MAX_BYTES = 64;
 /** Entries the kernel's prefix map holds. */
