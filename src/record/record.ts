@@ -91,7 +91,7 @@ function outputProblem(bundle: string): string | null {
       return null;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && dirname(p) !== p) {
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(p) !== p) {
         p = dirname(p);
         continue;
       }

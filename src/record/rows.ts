@@ -177,8 +177,9 @@ export class RowMapper {
         if (t.family === AF.unix) {
           row.target = ev.path;
         } else if (ev.kind === 'connect') {
-          // connect: this side is the client
-          Object.assign(row, { src_ip: t.saddr || null, src_port: t.sport || null, dst_ip: t.daddr, dst_port: t.dport });
+          // connect: this side is the client (no local address yet when it failed early)
+          const bound = t.sport !== 0;
+          Object.assign(row, { src_ip: bound ? t.saddr : null, src_port: bound ? t.sport : null, dst_ip: t.daddr, dst_port: t.dport });
           row.target = `${t.daddr.includes(':') ? `[${t.daddr}]` : t.daddr}:${t.dport}`;
         } else {
           // accept: the peer is the client, so src is the remote side (as a mesh proxy logs it)
@@ -197,7 +198,9 @@ export class RowMapper {
       case 'tcp_reset': {
         row.category = 'network';
         const t = ev.tuple;
-        Object.assign(row, { src_ip: t.saddr, src_port: t.sport, dst_ip: t.daddr, dst_port: t.dport, protocol: 'tcp' });
+        // Before the local port is bound (CLOSE→SYN_SENT) or after it is released, sport is 0.
+        const bound = t.sport !== 0;
+        Object.assign(row, { src_ip: bound ? t.saddr : null, src_port: bound ? t.sport : null, dst_ip: t.daddr, dst_port: t.dport, protocol: 'tcp' });
         row.target = `${t.daddr.includes(':') ? `[${t.daddr}]` : t.daddr}:${t.dport}`;
         if (ev.kind === 'tcp_state') {
           row.reason = `${ev.oldState}→${ev.newState}`;
