@@ -141,6 +141,14 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let running = false;
   let decodeErrors = 0;
   let writeError: Error | null = null;
+  // A failed seal (disk full, bundle removed) or poll error ends the recording at once.
+  let failed!: (err: Error) => void;
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  failure.catch(() => {});
+  const fail = (err: Error) => {
+    writeError ??= err;
+    failed(err);
+  };
   try {
     db = await Db.open({ threads: 1, memoryLimit: '512MB' });
     const batches: Buffer[] = [];
@@ -154,7 +162,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       rateLimits: Object.fromEntries(Object.entries(o.rateLimits ?? {}).map(([k, perSec]) => [k, { perSec }])),
       ...(o.ringBytes ? { ringBytes: o.ringBytes } : {}),
       onBatch: (b) => (deliver ? deliver(b) : batches.push(b)),
-      onError: (err) => (writeError ??= err),
+      onError: fail,
     });
     const rec = recorder;
     const mapper = new RowMapper(bootId(), hostname(), o.attribute ?? cgroupPathAttributor(), (id) => rec.credPrefix(id));
@@ -167,7 +175,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       counters: () => rec.counters(),
       ...(o.segmentMs ? { segmentMs: o.segmentMs } : {}),
       ...(o.segmentBytes ? { segmentBytes: o.segmentBytes } : {}),
-      onError: (err) => (writeError ??= err),
+      onError: fail,
     });
     const w = writer;
     deliver = (b) => {
@@ -198,8 +206,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       gated = spawnGated(o.command);
       const child = gated.child;
       const exited = once(child, 'exit').then(([code, sig]) => ({ by: 'command' as const, code: code ?? 128 + signalNumber(sig as NodeJS.Signals) }));
-      const failed = once(child, 'error').then(([err]) => Promise.reject(new UsageError(`cannot run ${JSON.stringify(o.command![0])}: ${(err as Error).message}`)));
-      stops.push(exited, failed);
+      const spawnFailed = once(child, 'error').then(([err]) => Promise.reject(new UsageError(`cannot run ${JSON.stringify(o.command![0])}: ${(err as Error).message}`)));
+      stops.push(exited, spawnFailed);
       recorder.addPid(child.pid!);
       gated.release();
     }
@@ -214,7 +222,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
         }),
       );
     }
-    const end = stops.length > 0 ? await Promise.race(stops) : await new Promise<never>(() => {});
+    const end = await Promise.race([...stops, failure]);
     running = false;
     await recorder.stop();
     if (ticker) clearInterval(ticker);
