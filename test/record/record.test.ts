@@ -6,11 +6,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cgroup2Root } from '../../src/record/cgroup-path.js';
 import { recorderProblems } from '../../src/record/native.js';
+import { Db } from '../../src/util/duckdb.js';
 import { cli } from '../helpers/cli.js';
 import { REPO, useTmpDir } from '../helpers/tmp.js';
 
@@ -170,6 +172,53 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
       expect(all.some((x) => x.pid === beside.pid)).toBe(false);
     } finally {
       beside.kill('SIGKILL');
+    }
+  });
+
+  it('--cgroup scopes to a cgroup subtree; rows carry the cgroup id and path, and the snapshot names them', async () => {
+    const root = cgroup2Root();
+    const name = `custody-rec-test-${process.pid}`;
+    const parent = join(root, name);
+    try {
+      mkdirSync(parent);
+    } catch (err) {
+      if (REQUIRE_BPF) throw err;
+      console.warn(`--cgroup test skipped: cannot create a cgroup under ${root}: ${(err as Error).message}`);
+      return;
+    }
+    const leaf = join(parent, 'leaf');
+    mkdirSync(leaf);
+    try {
+      const bundle = join(tmp(), 'b');
+      const rec = start(['record', '-o', bundle, '--cgroup', name, '--events', 'exec']);
+      await until('the recorder to start', () => hasHost(bundle));
+      await new Promise((r) => setTimeout(r, 300));
+      const inside = spawn('sh', ['-c', 'read _go; /bin/echo in-leaf; /bin/echo in-leaf'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      writeFileSync(join(leaf, 'cgroup.procs'), String(inside.pid));
+      inside.stdin!.end('go\n');
+      spawnSync('/bin/echo', ['outside-leaf']);
+      await once(inside, 'exit');
+      rec.child.kill('SIGTERM');
+      const { code, stderr } = await rec.done;
+      expect(code, stderr).toBe(0);
+      const all = rows(bundle);
+      const leafId = statSync(leaf, { bigint: true }).ino;
+      expect(all.filter((x) => x.action === 'exec').map((x) => (x.argv as string[]).join(' '))).toEqual(['/bin/echo in-leaf', '/bin/echo in-leaf']);
+      for (const x of all) {
+        expect(BigInt(x.cgroup_id as number)).toBe(leafId);
+        expect(x.attrs!.cgroup_path).toBe(`/${name}/leaf`);
+      }
+      const snap = manifest(bundle).entries.find((e) => e.kind === 'snapshot')!;
+      const db = await Db.open({ threads: 1 });
+      try {
+        const r = await db.conn.runAndReadAll('SELECT cgroup_id, cgroup_path, typeof(cgroup_id) AS t FROM read_parquet($1)', [join(bundle, snap.path)]);
+        expect(r.getRowObjects()).toEqual([{ cgroup_id: leafId, cgroup_path: `/${name}/leaf`, t: 'UBIGINT' }]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmdirSync(leaf);
+      rmdirSync(parent);
     }
   });
 
