@@ -44,6 +44,13 @@ function timeIt(argv) {
   return (performance.now() - t0) / 1000;
 }
 
+function calibrate() {
+  const t = performance.now();
+  let x = 0;
+  for (let i = 0; i < 1e8; i++) x += i;
+  return x > 0 ? Math.round(performance.now() - t) : 0;
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---- 1. pipeline throughput ----
@@ -131,6 +138,7 @@ rmSync(work, { recursive: true, force: true });
 const b = median(base);
 const w = median(withRec);
 console.log(`custody record benchmark — ${machine()}`);
+console.log(`cpu calibration (1e8-iteration add loop on this process, for comparing runs on a shared machine): ${calibrate()} ms`);
 console.log();
 console.log(`pipeline (decode → rows → NDJSON staging → Parquet, sealed), one JS thread + DuckDB on 1 thread:`);
 console.log(
