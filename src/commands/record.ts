@@ -34,7 +34,7 @@ Needs root (or CAP_BPF and CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux) an
   static override enableJsonFlag = true;
 
   static override flags = {
-    output: Flags.string({ char: 'o', description: 'Bundle directory (created when missing; kernel segments are added to an existing bundle).', required: true, helpValue: '<bundle>' }),
+    output: Flags.string({ char: 'o', description: 'Bundle directory (required; created when missing; kernel segments are added to an existing bundle).', helpValue: '<bundle>' }),
     duration: Flags.string({ description: 'Stop after this long (30s, 5m, 1h).' }),
     events: Flags.string({ description: `Event kinds, comma-separated: ${EVENT_GROUP_NAMES.join(', ')} (default: all).`, helpValue: 'exec,net,...' }),
     cgroup: Flags.string({ description: 'Only tasks in this cgroup v2 directory or below (absolute, or relative to the cgroup v2 mount, e.g. /sys/fs/cgroup). Repeatable.', multiple: true, multipleNonGreedy: true }),
@@ -49,6 +49,7 @@ Needs root (or CAP_BPF and CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux) an
 
   async run(): Promise<RecordResult> {
     const { flags } = await this.parse(RecordCommand);
+    if (!flags.output) throw new UsageError('no output bundle named', 'custody record -o <bundle> [-- command args...]');
     const dd = this.argv.indexOf('--');
     const command = dd >= 0 ? this.argv.slice(dd + 1) : undefined;
     if (command && command.length === 0) throw new UsageError('nothing after --', 'name a command: custody record -o <bundle> -- <command> [args...]');
