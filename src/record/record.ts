@@ -165,6 +165,11 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       onError: fail,
     });
     const rec = recorder;
+    // Attached before the bundle names this host: a caller that sees the host entry knows
+    // capture is on. Batches that arrive before the writer is open wait in `batches`.
+    const started = Date.now();
+    recorder.start();
+    running = true;
     const mapper = new RowMapper(bootId(), hostname(), o.attribute ?? cgroupPathAttributor(), (id) => rec.credPrefix(id));
     writer = await SegmentWriter.open({
       bundle,
@@ -188,9 +193,6 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     for (const b of batches.splice(0)) deliver(b);
     if (o.metrics) metricsServer = await serveMetrics(o.metrics, recorderRegistry({ stats: w.stats, ringFill: () => rec.ringFill() }));
 
-    const started = Date.now();
-    recorder.start();
-    running = true;
     if (o.onTick) {
       ticker = setInterval(() => {
         const c = rec.counters();

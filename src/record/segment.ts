@@ -99,8 +99,9 @@ export class SegmentWriter {
   private constructor(o: SegmentWriterOptions) {
     this.#o = { segmentMs: DEFAULT_SEGMENT_MS, segmentBytes: DEFAULT_SEGMENT_BYTES, ...o };
     this.#dir = kernelDir(o.host.name);
-    this.#baseline = o.counters();
     const zero = <T>(f: () => T) => Object.fromEntries(KIND_NAMES.map((k) => [k, f()])) as Record<KindName, T>;
+    // The kernel's counters start at zero when the recorder loads, which may be before this.
+    this.#baseline = zero(() => ({ emitted: 0, ringFull: 0, rateLimited: 0, filtered: 0 }));
     this.stats = {
       events: zero(() => 0),
       drops: zero(() => ({ ring_full: 0, rate_limited: 0 })),

@@ -191,8 +191,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     try {
       const bundle = join(tmp(), 'b');
       const rec = start(['record', '-o', bundle, '--cgroup', name, '--events', 'exec']);
-      await until('the recorder to start', () => hasHost(bundle));
-      await new Promise((r) => setTimeout(r, 300));
+      await until('the recorder to attach (the manifest names the host after it)', () => hasHost(bundle));
       const inside = spawn('sh', ['-c', 'read _go; /bin/echo in-leaf; /bin/echo in-leaf'], { stdio: ['pipe', 'ignore', 'ignore'] });
       writeFileSync(join(leaf, 'cgroup.procs'), String(inside.pid));
       inside.stdin!.end('go\n');
@@ -233,8 +232,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     const marker = join(dir, 'custodymark');
     copyFileSync('/bin/true', marker);
     const rec = start(['record', '-o', bundle, '--comm', 'custodymark', '--events', 'exec']);
-    await until('the recorder to start', () => hasHost(bundle));
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the recorder to attach (the manifest names the host after it)', () => hasHost(bundle));
     for (let i = 0; i < 5; i++) spawnSync(marker);
     rec.child.kill('SIGINT');
     const { code, stderr } = await rec.done;
@@ -293,7 +291,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     const bundle = join(tmp(), 'b');
     const rec = start(['record', '-o', bundle, '--metrics-addr', `127.0.0.1:${port}`, '--events', 'exec']);
     let text = '';
-    await until('the recorder to start', () => hasHost(bundle));
+    await until('the recorder to attach (the manifest names the host after it)', () => hasHost(bundle));
     for (let i = 0; i < 50 && !text; i++) {
       try {
         text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
