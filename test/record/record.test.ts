@@ -95,7 +95,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     server?.close();
   });
 
-  it('records a command: its exec and argv, connects (accepted and refused), a credential read, setuid, a signal; exits with its code', () => {
+  it('records a command: its exec and argv, connects (accepted, refused, non-blocking), an accept, a credential read, setuid, a signal; exits with its code', () => {
     const dir = tmp();
     const secrets = join(dir, 'secrets');
     spawnSync('mkdir', [secrets]);
@@ -106,6 +106,8 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
       `cat ${secrets}/token >/dev/null`,
       `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${openPort}'`,
       `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${closedPort}' 2>/dev/null`,
+      // a server and its client in one process: accept (accept4) and a non-blocking connect
+      `${process.execPath} -e "const n=require('net');const s=n.createServer(c=>{c.destroy();s.close()}).listen(0,'127.0.0.1',()=>n.connect(s.address().port,'127.0.0.1').on('error',()=>{}))"`,
       'setpriv --reuid=65534 /bin/true',
       'sleep 5 & kill -TERM $!; wait',
       'exit 7',
@@ -134,6 +136,13 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     expect(connects.find((x) => x.dst_port === openPort)).toMatchObject({ category: 'network', outcome: 'success', dst_ip: '127.0.0.1', src_ip: '127.0.0.1', protocol: 'tcp' });
     expect(connects.find((x) => x.dst_port === closedPort)).toMatchObject({ outcome: 'failure', reason: 'ECONNREFUSED', dst_ip: '127.0.0.1' });
 
+    // accept: src is the peer (the client), dst the listener, as a mesh proxy logs a connection
+    const accept = all.find((x) => x.action === 'accept');
+    expect(accept).toMatchObject({ category: 'network', outcome: 'success', src_ip: '127.0.0.1', dst_ip: '127.0.0.1', protocol: 'tcp' });
+    const client = connects.find((x) => x.dst_port === accept!.dst_port && x.pid === accept!.pid);
+    expect(client).toMatchObject({ outcome: 'unknown', reason: 'EINPROGRESS' }); // non-blocking: the result is in tcp_state rows
+    const established = all.find((x) => x.action === 'tcp_state' && x.dst_port === accept!.dst_port && (x.attrs!.new_state as string) === 'ESTABLISHED' && x.src_port === accept!.src_port);
+    expect(established, 'the client side reaching ESTABLISHED from the port the server saw').toBeDefined();
     expect(all.find((x) => x.action === 'setuid' && x.outcome === 'success')?.uid).toBe(65534);
     // the shell's kill of its background child (forked; it may not have exec'd sleep yet)
     const kill = all.find((x) => x.action === 'signal' && x.reason === 'SIGTERM');
