@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { UsageError } from '../util/errors.js';
 import type { RecordStats } from './segment.js';
-import { KIND_NAMES } from './wire.js';
+import type { KindCounters } from './native.js';
+import { KIND_NAMES, type KindName } from './wire.js';
 
 export interface MetricsAddress {
   host: string;
@@ -28,6 +29,8 @@ export function parseMetricsAddr(text: string): MetricsAddress {
 export interface MetricsSource {
   stats: RecordStats;
   ringFill: () => number;
+  /** the kernel's drop counters, live (gap rows follow when the window seals) */
+  counters: () => Record<KindName, KindCounters>;
 }
 
 /** The registry with the recorder's metric families. */
@@ -45,13 +48,15 @@ export function recorderRegistry(src: MetricsSource): Registry {
   });
   new Counter({
     name: 'custody_record_drops_total',
-    help: 'Kernel events lost, by kind and reason (ring_full, rate_limited), as written into gap rows.',
+    help: 'Kernel events lost, by kind and reason (ring_full, rate_limited), counted in the kernel; each becomes a gap row when its window seals.',
     labelNames: ['kind', 'reason'],
     registers: [registry],
     collect() {
       this.reset();
+      const c = src.counters();
       for (const k of KIND_NAMES) {
-        for (const reason of ['ring_full', 'rate_limited'] as const) this.labels(k, reason).inc(src.stats.drops[k][reason]);
+        this.labels(k, 'ring_full').inc(c[k].ringFull);
+        this.labels(k, 'rate_limited').inc(c[k].rateLimited);
       }
     },
   });

@@ -191,7 +191,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       }
     };
     for (const b of batches.splice(0)) deliver(b);
-    if (o.metrics) metricsServer = await serveMetrics(o.metrics, recorderRegistry({ stats: w.stats, ringFill: () => rec.ringFill() }));
+    if (o.metrics) metricsServer = await serveMetrics(o.metrics, recorderRegistry({ stats: w.stats, ringFill: () => rec.ringFill(), counters: () => rec.counters() }));
 
     if (o.onTick) {
       ticker = setInterval(() => {

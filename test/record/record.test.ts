@@ -301,12 +301,16 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     const rec = start(['record', '-o', bundle, '--metrics-addr', `127.0.0.1:${port}`, '--events', 'exec']);
     let text = '';
     await until('the recorder to attach (the manifest names the host after it)', () => hasHost(bundle));
-    for (let i = 0; i < 50 && !text; i++) {
+    const execCount = () => Number(/custody_record_events_total\{kind="exec"\} (\d+)/.exec(text)?.[1] ?? 0);
+    // an exec the recorder sees, then scrape until it is counted
+    for (let i = 0; i < 100 && execCount() === 0; i++) {
+      spawnSync('/bin/true');
       try {
         text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       } catch {
-        await new Promise((r) => setTimeout(r, 100));
+        // not listening yet
       }
+      if (execCount() === 0) await new Promise((r) => setTimeout(r, 100));
     }
     rec.child.kill('SIGTERM');
     const { code, stderr } = await rec.done;
@@ -320,7 +324,9 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     ]) {
       expect(text).toContain(`# TYPE ${family}`);
     }
-    expect(text).toMatch(/custody_record_events_total\{kind="exec"\} \d+/);
+    expect(execCount()).toBeGreaterThan(0);
+    expect(text).toContain('custody_record_drops_total{kind="exec",reason="ring_full"} 0');
+    expect(text).toMatch(/custody_record_ring_fill_ratio \d/);
   });
 });
 
