@@ -26,10 +26,13 @@ function selectList(): string {
   }).join(', ');
 }
 
+/** Bytes buffered before a write: lines are encoded straight into it (no joined strings). */
+const STAGING_BUFFER_BYTES = 4 << 20;
+
 export class NdjsonFile {
   private fd: number | null;
-  private pending: string[] = [];
-  private pendingChars = 0;
+  private readonly buf = Buffer.allocUnsafe(STAGING_BUFFER_BYTES);
+  private used = 0;
   lines = 0;
 
   constructor(readonly path: string) {
@@ -37,17 +40,24 @@ export class NdjsonFile {
   }
 
   add(line: string): void {
-    this.pending.push(line);
-    this.pendingChars += line.length;
     this.lines++;
-    if (this.pendingChars > 1 << 20) this.flush();
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const worst = line.length * 3 + 1;
+    if (this.used + worst > this.buf.length) {
+      this.flush();
+      if (worst > this.buf.length) {
+        if (this.fd !== null) writeSync(this.fd, `${line}\n`);
+        return;
+      }
+    }
+    this.used += this.buf.write(line, this.used);
+    this.buf[this.used++] = 0x0a;
   }
 
   private flush(): void {
-    if (this.fd === null || this.pending.length === 0) return;
-    writeSync(this.fd, `${this.pending.join('\n')}\n`);
-    this.pending = [];
-    this.pendingChars = 0;
+    if (this.fd === null || this.used === 0) return;
+    writeSync(this.fd, this.buf, 0, this.used);
+    this.used = 0;
   }
 
   close(): void {
