@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/hash.js';
 import { COLUMN_NAMES } from '../model/columns.js';
 import type { EventDraft, NormalizedEvent } from '../model/event.js';
 import type { BadPart } from './framing.js';
@@ -55,7 +56,7 @@ export interface FileContext {
 }
 
 export function eventId(source: string, sourceRef: string): string {
-  return createHash('sha256').update(`${source}:${sourceRef}`).digest('hex').slice(0, 32);
+  return sha256Hex(`${source}:${sourceRef}`).slice(0, 32);
 }
 
 export function sourceRef(rawPath: string, line: number, pointer: string): string {

@@ -1,8 +1,12 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
+const { createHash } = crypto;
+// One-shot crypto.hash (Node >= 20.12) is about twice as fast for short inputs (event ids).
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : undefined;
+
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** sha256 and size of a file, streamed. */
