@@ -35,7 +35,7 @@ Needs root (or CAP_BPF and CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux) an
 
   static override flags = {
     output: Flags.string({ char: 'o', description: 'Bundle directory (required; created when missing; kernel segments are added to an existing bundle).', helpValue: '<bundle>' }),
-    duration: Flags.string({ description: 'Stop after this long (30s, 5m, 1h).' }),
+    duration: Flags.string({ description: 'Stop after this long (30s, 5m, 1h). With a command, whichever comes first; a command still running then is left running.' }),
     events: Flags.string({ description: `Event kinds, comma-separated: ${EVENT_GROUP_NAMES.join(', ')} (default: all).`, helpValue: 'exec,net,...' }),
     cgroup: Flags.string({ description: 'Only tasks in this cgroup v2 directory or below (absolute, or relative to the cgroup v2 mount, e.g. /sys/fs/cgroup). Repeatable.', multiple: true, multipleNonGreedy: true }),
     comm: Flags.string({ description: 'Only tasks with this name (comm, 15 bytes). Repeatable.', multiple: true, multipleNonGreedy: true }),
