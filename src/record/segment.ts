@@ -12,7 +12,8 @@
  * rate_limited, from the kernel counters' deltas) are written as gap rows in
  * `kernel/<host>/gaps-NNNNNN.parquet` and added to the manifest's drops, and the cgroups first
  * seen in the window as an attribution snapshot `kernel/<host>/cgroups-NNNNNN.parquet`.
- * Each window also records the boot→UTC offset it used in the manifest's host entry.
+ * The manifest's host entry (name, boot id, kernel release) gets the boot→UTC offset measured
+ * when the run starts (`runs`) and the one each segment used (`clock_offsets`).
  */
 import { mkdir, rm } from 'node:fs/promises';
 import type { BundleWriter, Entry, Manifest } from '../bundle/index.js';
@@ -116,7 +117,10 @@ export class SegmentWriter {
   /** Registers the host in the manifest (committed at once) and opens the first window. */
   static async open(o: SegmentWriterOptions): Promise<SegmentWriter> {
     const w = new SegmentWriter(o);
-    await o.bundle.commit((m) => void hostEntry(m, o.host));
+    const { boottimeNs, realtimeNs } = o.clocks();
+    await o.bundle.commit((m) => {
+      hostEntry(m, o.host).runs.push({ run_id: o.bundle.runId, boot_to_utc_ns: (realtimeNs - boottimeNs).toString(), measured: formatTimeNs(realtimeNs) });
+    });
     const first = Math.max(
       ...(await Promise.all(['seg-', 'gaps-', 'cgroups-'].map((p) => o.bundle.nextNumbered(w.#dir, p, '.parquet')))).map(numberOf),
     );
@@ -328,16 +332,24 @@ interface ClockOffset {
   measured: string;
 }
 
-type HostEntry = Manifest['hosts'][number] & { clock_offsets: ClockOffset[] };
+/** One recording run on this host and boot: the boot→UTC offset measured when it started. */
+interface RunStart {
+  run_id: string;
+  boot_to_utc_ns: string;
+  measured: string;
+}
+
+type HostEntry = Manifest['hosts'][number] & { clock_offsets: ClockOffset[]; runs: RunStart[] };
 
 /** This host and boot's entry in the manifest, added when missing. */
 function hostEntry(m: Manifest, host: HostInfo): HostEntry {
   let h = m.hosts.find((x) => x.name === host.name && x.boot_id === host.bootId) as HostEntry | undefined;
   if (!h) {
-    h = { name: host.name, boot_id: host.bootId, kernel: host.kernel, clock_offsets: [] };
+    h = { name: host.name, boot_id: host.bootId, kernel: host.kernel, runs: [], clock_offsets: [] };
     m.hosts.push(h);
   }
   if (!Array.isArray(h.clock_offsets)) h.clock_offsets = [];
+  if (!Array.isArray(h.runs)) h.runs = [];
   return h;
 }
 

@@ -8,9 +8,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroup2Root } from '../../src/record/cgroup-path.js';
+import { parseTimeNs } from '../../src/model/time.js';
 import { recorderProblems } from '../../src/record/native.js';
 import { Db } from '../../src/util/duckdb.js';
 import { cli } from '../helpers/cli.js';
@@ -38,7 +40,7 @@ function rows(bundle: string): Row[] {
 function manifest(bundle: string): {
   entries: { path: string; kind: string; rows: number | null }[];
   drops: { total: number; by_kind: Record<string, number> };
-  hosts: { name: string; boot_id: string; kernel: string; clock_offsets: { segment: string; boot_to_utc_ns: string }[] }[];
+  hosts: { name: string; boot_id: string; kernel: string; runs: unknown[]; clock_offsets: { segment: string; boot_to_utc_ns: string }[] }[];
 } {
   return JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
 }
@@ -164,6 +166,11 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     expect(seg.path).toMatch(/^kernel\/[^/]+\/seg-000001\.parquet$/);
     expect(seg.rows).toBe(all.length);
     expect(m.hosts[0]!.clock_offsets[0]!.segment).toBe(seg.path);
+    expect(m.hosts[0]!.kernel).toBe(release());
+    expect(m.hosts[0]!.runs).toHaveLength(1);
+    // boot→UTC: the offset the segment used turns the row's boot ns into its time
+    const offset = BigInt(m.hosts[0]!.clock_offsets[0]!.boot_to_utc_ns);
+    expect(BigInt(sh!.attrs!.boot_ns as string) + offset).toBe(parseTimeNs(sh!.time as string));
     expect(m.entries.some((e) => e.kind === 'snapshot')).toBe(true);
     expect(sh!.source_ref).toBe(`${seg.path}:${sh!.source_ref!.toString().split(':').pop()}`);
   });
