@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroup2Root } from '../../src/record/cgroup-path.js';
 import { parseTimeNs } from '../../src/model/time.js';
 import { recorderProblems } from '../../src/record/native.js';
+import { record } from '../../src/record/record.js';
 import { Db } from '../../src/util/duckdb.js';
 import { cli } from '../helpers/cli.js';
 import { REPO, useTmpDir } from '../helpers/tmp.js';
@@ -235,6 +236,25 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
       rmdirSync(leaf);
       rmdirSync(parent);
     }
+  });
+
+  it('rotates segments by size: consecutive numbers, one clock offset each, row refs restart per segment', async () => {
+    const bundle = join(tmp(), 'b');
+    const r = await record({ bundle, command: ['sh', '-c', 'for i in $(seq 40); do /bin/true; done'], groups: ['exec'], segmentBytes: 16 << 10 });
+    expect(r.exitCode).toBe(0);
+    const m = manifest(bundle);
+    const segs = m.entries.filter((e) => e.kind === 'kernel');
+    expect(segs.length).toBeGreaterThanOrEqual(3);
+    expect(segs.map((e) => e.path.replace(/^.*seg-/, ''))).toEqual(segs.map((_, i) => `${String(i + 1).padStart(6, '0')}.parquet`));
+    expect(m.hosts[0]!.clock_offsets.map((c) => c.segment)).toEqual(segs.map((e) => e.path));
+    const all = rows(bundle);
+    expect(all).toHaveLength(r.stats.rows);
+    expect(segs.reduce((a, e) => a + e.rows!, 0)).toBe(all.length);
+    for (const seg of segs) {
+      const refs = all.filter((x) => (x.source_ref as string).startsWith(`${seg.path}:`)).map((x) => Number((x.source_ref as string).split(':').pop()));
+      expect(refs.sort((a, b) => a - b)).toEqual(Array.from({ length: seg.rows! }, (_, i) => i + 1));
+    }
+    expect(cli(['verify', bundle]).status).toBe(0);
   });
 
   it('record -- false exits 1', () => {
