@@ -184,10 +184,17 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     });
     const w = writer;
     deliver = (b) => {
+      let events;
       try {
-        w.write(decodeBatch(b));
+        events = decodeBatch(b);
       } catch {
-        decodeErrors++;
+        decodeErrors++; // reported in the summary: the addon and this decoder disagree
+        return;
+      }
+      try {
+        w.write(events);
+      } catch (err) {
+        fail(err as Error); // staging write failed (disk full): stop, do not go on silently
       }
     };
     for (const b of batches.splice(0)) deliver(b);
