@@ -46,7 +46,10 @@ export class NdjsonFile {
     if (this.used + worst > this.buf.length) {
       this.flush();
       if (worst > this.buf.length) {
-        if (this.fd !== null) writeSync(this.fd, `${line}\n`);
+        if (this.fd !== null) {
+          const bytes = Buffer.from(`${line}\n`);
+          for (let off = 0; off < bytes.length; ) off += writeSync(this.fd, bytes, off, bytes.length - off);
+        }
         return;
       }
     }
@@ -56,7 +59,8 @@ export class NdjsonFile {
 
   private flush(): void {
     if (this.fd === null || this.used === 0) return;
-    writeSync(this.fd, this.buf, 0, this.used);
+    // A short write (the disk filling up) is retried; the retry then reports ENOSPC.
+    for (let off = 0; off < this.used; ) off += writeSync(this.fd, this.buf, off, this.used - off);
     this.used = 0;
   }
 

@@ -139,13 +139,18 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let running = false;
+  let closed = false;
   let decodeErrors = 0;
   let writeError: Error | null = null;
   // A failed seal (disk full, bundle removed) or poll error ends the recording at once.
   let failed!: (err: Error) => void;
   const failure = new Promise<never>((_, reject) => (failed = reject));
   failure.catch(() => {});
-  const fail = (err: Error) => {
+  const fail = (cause: Error) => {
+    const err = new EnvironmentError(
+      `recording into ${o.bundle} failed: ${cause.message.split('\n')[0]}`,
+      'segments sealed before the failure are intact (custody verify); free space or record elsewhere',
+    );
     writeError ??= err;
     failed(err);
   };
@@ -235,12 +240,20 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     running = false;
     await recorder.stop();
     if (ticker) clearInterval(ticker);
-    const stats = await writer.close();
+    let stats: RecordStats;
+    try {
+      stats = await writer.close();
+    } catch (err) {
+      fail(err as Error);
+      throw writeError!;
+    }
     if (writeError) throw writeError;
+    closed = true;
     return { bundle: o.bundle, stats, elapsedMs: Date.now() - started, stoppedBy: end.by, exitCode: end.code, decodeErrors };
   } finally {
     if (ticker) clearInterval(ticker);
     if (running) await recorder?.stop();
+    if (!closed) await writer?.abort();
     metricsServer?.close();
     db?.close();
     await bundle.close();

@@ -15,7 +15,8 @@
  * The manifest's host entry (name, boot id, kernel release) gets the boot→UTC offset measured
  * when the run starts (`runs`) and the one each segment used (`clock_offsets`).
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BundleWriter, Entry, Manifest } from '../bundle/index.js';
 import { eventId, stageEvent } from '../ingest/normalize.js';
 import { NdjsonFile, stagedToParquet } from '../ingest/staging.js';
@@ -202,6 +203,28 @@ export class SegmentWriter {
     await rm(w.stagingPath, { force: true });
     if (this.#error) throw this.#error;
     return this.stats;
+  }
+
+  /**
+   * Stops after a failure: the open window is abandoned and this run's temporary files are
+   * removed (they are not evidence; sealed segments stay as committed).
+   */
+  async abort(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#closed = true;
+    try {
+      this.#window?.staging.close();
+    } catch {
+      // the disk is full: the file is removed below anyway
+    }
+    await this.#sealing;
+    const { bundle } = this.#o;
+    const probe = `${this.#dir}/x`;
+    const suffix = bundle.tmpName(probe).slice(bundle.abs(probe).length);
+    const dir = bundle.abs(this.#dir);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (name.endsWith(suffix)) await rm(join(dir, name), { force: true });
+    }
   }
 
   /** Per-kind drops since the last call, from the kernel's cumulative counters. */

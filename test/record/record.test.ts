@@ -257,6 +257,27 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     expect(cli(['verify', bundle]).status).toBe(0);
   });
 
+  it('a full disk ends the recording: exit 2 naming the error, no temporary files left, the bundle verifies', () => {
+    const mnt = join(tmp(), 'tiny');
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (m.status !== 0) {
+      console.warn(`disk-full test skipped: cannot mount a tmpfs: ${m.stderr.trim()}`);
+      return;
+    }
+    try {
+      const bundle = join(mnt, 'b');
+      const r = cli(['record', '-o', bundle, '--events', 'exec', '--', 'sh', '-c', 'for i in $(seq 300); do /bin/true; done']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`recording into ${bundle} failed: ENOSPC`);
+      const v = cli(['verify', bundle]);
+      expect(v.status, v.stdout).toBe(0);
+      expect(v.stdout).not.toContain('incomplete');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
   it('record -- false exits 1', () => {
     const r = cli(['record', '-o', join(tmp(), 'b'), '--', 'false']);
     expect(r.status).toBe(1);
