@@ -29,6 +29,8 @@ Needs root (or CAP_BPF and CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux) an
     { description: 'then look at it', command: '<%= config.bin %> reconstruct case-42' },
   ];
 
+  static override usage = ['<%= command.id %> -o <bundle> [--duration 30s] [--events exec,net,cred,priv,signal] [--cgroup PATH] [--comm NAME] [--metrics-addr 127.0.0.1:9464] [-- command args...]'];
+
   // Everything after -- is the command.
   static override strict = false;
   static override enableJsonFlag = true;
