@@ -20,7 +20,10 @@ export interface Attribution {
   qos: string | null;
 }
 
-/** cgroup id → attribution; null when the id no longer resolves (the cgroup is gone). */
+/**
+ * cgroup id → attribution; null when the id does not resolve now (a cgroup already removed, or
+ * created since the resolver last looked: it may resolve when asked again).
+ */
 export type Attributor = (cgroupId: bigint) => Attribution | null;
 
 export const KERNEL_SOURCE = 'kernel';
@@ -54,7 +57,9 @@ const hex = (n: bigint) => `0x${n.toString(16)}`;
 export class RowMapper {
   /** process_key → what its exec said */
   readonly #procs = new Map<string, { exe: string; uid: number }>();
-  readonly #attributions = new Map<bigint, Attribution | null>();
+  readonly #attributions = new Map<bigint, Attribution>();
+  /** ids seen that did not resolve (yet): asked again on their next event and at each seal */
+  readonly #unresolved = new Set<bigint>();
 
   constructor(
     readonly bootId: string,
@@ -68,20 +73,27 @@ export class RowMapper {
     return `${this.bootId}:${tgid}:${startNs}`;
   }
 
-  /** Attribution of a cgroup id, resolved once per id for the life of the mapper. */
+  /** Attribution of a cgroup id; a resolved id is kept for the life of the mapper. */
   attribution(cgroupId: bigint): Attribution | null {
     if (cgroupId === 0n) return null;
-    let a = this.#attributions.get(cgroupId);
-    if (a === undefined) {
-      a = this.attribute(cgroupId);
+    const known = this.#attributions.get(cgroupId);
+    if (known) return known;
+    const a = this.attribute(cgroupId);
+    if (a) {
       this.#attributions.set(cgroupId, a);
-    }
+      this.#unresolved.delete(cgroupId);
+    } else this.#unresolved.add(cgroupId);
     return a;
   }
 
   /** cgroup ids resolved so far, with their attribution (for the snapshot). */
-  attributions(): ReadonlyMap<bigint, Attribution | null> {
+  attributions(): ReadonlyMap<bigint, Attribution> {
     return this.#attributions;
+  }
+
+  /** cgroup ids seen that have not resolved. */
+  unresolved(): ReadonlySet<bigint> {
+    return this.#unresolved;
   }
 
   /**

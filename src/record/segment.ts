@@ -26,7 +26,7 @@ import { formatTimeNs } from '../model/time.js';
 import { safeFileName } from '../bundle/paths.js';
 import { sqlPath, type Db } from '../util/duckdb.js';
 import type { KindCounters } from './native.js';
-import { KERNEL_SOURCE, type RowMapper } from './rows.js';
+import { KERNEL_SOURCE, type Attribution, type RowMapper } from './rows.js';
 import { KIND_NAMES, type KindName, type WireEvent } from './wire.js';
 
 export const DEFAULT_SEGMENT_MS = 10_000;
@@ -177,6 +177,11 @@ export class SegmentWriter {
    * with no rows and no drops is kept open (no empty files).
    */
   rotate(): Promise<void> {
+    return this.#rotate(false);
+  }
+
+  /** `final`: the last window; cgroups still unresolved are listed in its snapshot. */
+  #rotate(final: boolean): Promise<void> {
     if (this.#error) return this.#sealing;
     const w = this.#window;
     const gaps = this.#dropsSince();
@@ -184,7 +189,7 @@ export class SegmentWriter {
     const endBoot = this.#o.clocks().boottimeNs;
     this.#window = this.#openWindow(w.number + 1);
     this.#sealing = this.#sealing
-      .then(() => this.#seal(w, gaps, endBoot))
+      .then(() => this.#seal(w, gaps, endBoot, final))
       .catch((err: Error) => {
         this.#error ??= err;
         this.#o.onError?.(err);
@@ -195,7 +200,7 @@ export class SegmentWriter {
   /** Seals the last window and stops. Call after the recorder stopped (final counters). */
   async close(): Promise<RecordStats> {
     if (this.#timer) clearInterval(this.#timer);
-    await this.rotate();
+    await this.#rotate(true);
     await this.#sealing;
     this.#closed = true;
     const w = this.#window;
@@ -241,7 +246,7 @@ export class SegmentWriter {
     return out;
   }
 
-  async #seal(w: Window, gaps: { kind: KindName; reason: DropReason; count: number }[], endBoot: bigint): Promise<void> {
+  async #seal(w: Window, gaps: { kind: KindName; reason: DropReason; count: number }[], endBoot: bigint, final: boolean): Promise<void> {
     const { bundle, db } = this.#o;
     const sealed: Entry[] = [];
     w.staging.close();
@@ -282,7 +287,12 @@ export class SegmentWriter {
         }),
       );
     }
-    const fresh = [...this.#o.mapper.attributions()].filter(([id]) => !this.#snapshotted.has(id));
+    const { mapper } = this.#o;
+    // Ask again for ids that did not resolve when their rows were mapped; the snapshot lets
+    // reconstruct attribute those rows by cgroup id. Still unknown at the end: listed unresolved.
+    for (const id of [...mapper.unresolved()]) mapper.attribution(id);
+    const fresh: [bigint, Attribution | null][] = [...mapper.attributions()].filter(([id]) => !this.#snapshotted.has(id));
+    if (final) for (const id of mapper.unresolved()) if (!this.#snapshotted.has(id)) fresh.push([id, null]);
     if (fresh.length > 0) {
       const rel = `${this.#dir}/cgroups-${pad}.parquet`;
       sealed.push(await this.#snapshot(rel, fresh));
@@ -324,7 +334,7 @@ export class SegmentWriter {
     };
   }
 
-  async #snapshot(rel: string, rows: [bigint, ReturnType<RowMapper['attribution']>][]): Promise<Entry> {
+  async #snapshot(rel: string, rows: [bigint, Attribution | null][]): Promise<Entry> {
     const { bundle, db } = this.#o;
     const staging = await bundle.tmpFor(rel.replace(/\.parquet$/, '.ndjson'));
     const file = new NdjsonFile(staging);
