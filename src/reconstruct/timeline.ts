@@ -127,11 +127,13 @@ export class Timeline {
   }
 
   /** @internal */
-  async *stream(where: string, params: DuckDBValue[], batch: number): AsyncGenerator<TimelineRow[]> {
+  async *stream(where: string, params: DuckDBValue[], batch: number, limit?: number): AsyncGenerator<TimelineRow[]> {
     // The correlated links of every selected row are read before the stream opens: another query on
     // this connection while a streaming result is pending ends that stream after its first chunk.
     const extra = await this.correlationsWhere(where, params);
-    const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}`, params);
+    // A limit goes into the SQL (a top-N, not a sort of every row); it is a number we computed, never text.
+    const top = limit !== undefined && Number.isFinite(limit) ? ` LIMIT ${Math.max(0, Math.floor(limit))}` : '';
+    const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}${top}`, params);
     let pending: TimelineRow[] = [];
     for await (const rows of result.yieldRowObjectJs()) {
       for (const r of rows) {
@@ -277,9 +279,9 @@ export class TimelineQuery {
     return this.index;
   }
 
-  /** Every row in time order, in batches. */
-  rows(batch = 2048): AsyncGenerator<TimelineRow[]> {
-    return this.timeline.stream(this.where.sql, this.where.params, batch);
+  /** Every row in time order (or the first `limit`), in batches. */
+  rows(batch = 2048, limit?: number): AsyncGenerator<TimelineRow[]> {
+    return this.timeline.stream(this.where.sql, this.where.params, batch, limit);
   }
 }
 
