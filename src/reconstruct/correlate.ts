@@ -1,11 +1,17 @@
 import type { Confidence } from '../model/enums.js';
 import type { Db } from '../util/duckdb.js';
+import { credentialMaterialSql } from './credentials.js';
 import type { GraphOptions, Link } from './graph.js';
 
 /**
  * Links that join large sets of rows, computed in DuckDB once per timeline into the temp table
- * `correlated_links(a, b, rule, confidence)` (a's link to b):
+ * `correlated_links(a, b, rule, confidence, material)` (a's link to b):
  *
+ *  - rule 2, process → credential material: a kernel connect row and the kernel opens of
+ *    credential paths before it (within the window, same boot) by the same process or one of its
+ *    ancestors (strong), or by a process started from the connecting process's parent or
+ *    grandparent — `cat token` then `curl` in one shell — (inferred). Per path, the nearest open.
+ *    `material` names what the path holds (credentials.ts). Links both ways.
  *  - rule 4, kernel flow ↔ mesh log: a kernel network row (custody's recorder, or Tetragon) and an Envoy/Istio access-log row with
  *    the same source address and port (the same socket), the mesh row no earlier than the kernel
  *    row (minus host skew) and within the connection window; strong when the destination matches
@@ -20,6 +26,7 @@ import type { GraphOptions, Link } from './graph.js';
  */
 
 export const CORRELATION_RULES = {
+  credentialMaterial: 'credential-material',
   kernelMeshFlow: 'kernel-mesh-flow',
   enforcementGap: 'enforcement-gap',
   enforced: 'enforced',
@@ -27,6 +34,12 @@ export const CORRELATION_RULES = {
 
 /** How long after a deny a success of the same action still counts as getting around it. */
 const GAP_WINDOW_NS = 3_600_000_000_000n;
+/** How long after reading credential material a connection still counts as possibly using it. */
+const MATERIAL_WINDOW_NS = 3_600_000_000_000n;
+/** How many parent steps rule 2 follows up the process tree. */
+const MAX_ANCESTRY = 8;
+/** How many steps below the connecting process's parent an opener may be and still count as inferred (a sibling, or a sibling's child). */
+const MAX_COUSIN_DEPTH = 2;
 /** How long a connection seen by the kernel may carry requests the mesh logs. */
 const FLOW_WINDOW_NS = 600_000_000_000n;
 
@@ -50,11 +63,47 @@ const DENY_SQL = `outcome = 'denied' AND (category IN ('policy', 'enforcement') 
 export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<void> {
   const skew = opts.hostSkewNs;
   const cloudSkew = opts.cloudSkewNs;
-  await db.conn.run(`CREATE OR REPLACE TEMP TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR)`);
+  await db.conn.run(`CREATE OR REPLACE TEMP TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR, material VARCHAR)`);
+
+  // rule 2: credential opens by the connecting process, its ancestors, or its parent's other children.
+  const material = credentialMaterialSql('o.target', 4);
+  await db.conn.run(
+    `INSERT INTO correlated_links
+     WITH RECURSIVE
+          kern AS (SELECT event_id, epoch_ns(time) AS t, process_key, parent_key, category, action, outcome, target FROM events
+                   WHERE source = 'kernel' AND process_key IS NOT NULL),
+          -- a process's parent as its first row names it (a reparented orphan's later rows name the reaper)
+          procs AS (SELECT process_key, arg_min(parent_key, t) AS parent_key FROM kern GROUP BY process_key),
+          c AS (SELECT event_id, t, process_key FROM kern WHERE category = 'network' AND action = 'connect'),
+          o AS (SELECT event_id, t, process_key, target FROM kern
+                WHERE category = 'file' AND action = 'open' AND target IS NOT NULL AND coalesce(outcome, 'unknown') <> 'failure'),
+          -- ancestry of every process that opened or connected, within one boot (process keys start with the boot id)
+          anc(key, ancestor, depth) AS (
+            SELECT process_key, process_key, 0 FROM (SELECT process_key FROM c UNION SELECT process_key FROM o)
+            UNION ALL
+            SELECT anc.key, p.parent_key, anc.depth + 1 FROM anc JOIN procs p ON p.process_key = anc.ancestor
+            WHERE anc.depth < $1 AND p.parent_key IS NOT NULL AND split_part(p.parent_key, ':', 1) = split_part(anc.key, ':', 1)),
+          pairs AS (
+            SELECT c.event_id AS cid, o.event_id AS oid, o.t AS ot, o.target, 'strong' AS confidence, ${material.sql} AS material
+            FROM c JOIN anc ON anc.key = c.process_key JOIN o ON o.process_key = anc.ancestor
+            WHERE o.t <= c.t AND o.t >= c.t - $2
+            UNION ALL
+            SELECT c.event_id, o.event_id, o.t, o.target, 'inferred', ${material.sql}
+            FROM c JOIN anc ca ON ca.key = c.process_key AND ca.depth = 1
+                   JOIN anc oa ON oa.ancestor = ca.ancestor AND oa.depth BETWEEN 1 AND $3
+                   JOIN o ON o.process_key = oa.key
+            WHERE o.t <= c.t AND o.t >= c.t - $2
+              AND o.process_key NOT IN (SELECT ancestor FROM anc WHERE key = c.process_key)),
+          best AS (SELECT cid, oid, confidence, material FROM pairs
+                   QUALIFY row_number() OVER (PARTITION BY cid, target ORDER BY CASE confidence WHEN 'strong' THEN 0 ELSE 1 END, ot DESC, oid) = 1)
+     SELECT cid, oid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM best
+     UNION ALL SELECT oid, cid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM best`,
+    [MAX_ANCESTRY, MATERIAL_WINDOW_NS, MAX_COUSIN_DEPTH, ...material.params],
+  );
 
   // rule 4: the same socket seen by the kernel and by the mesh.
   await db.conn.run(
-    `INSERT INTO correlated_links
+    `INSERT INTO correlated_links (a, b, rule, confidence)
      WITH k AS (SELECT event_id, epoch_ns(time) AS t, src_ip, src_port, dst_ip, dst_port FROM events
                 WHERE source IN ('kernel', 'tetragon') AND category = 'network' AND src_ip IS NOT NULL AND src_port IS NOT NULL),
           m AS (SELECT event_id, epoch_ns(time) AS t, src_ip, src_port, dst_ip, dst_port FROM events
@@ -70,7 +119,7 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
 
   // rule 6: denies, and what got around them.
   await db.conn.run(
-    `INSERT INTO correlated_links
+    `INSERT INTO correlated_links (a, b, rule, confidence)
      WITH keyed AS (SELECT event_id, epoch_ns(time) AS t, source, outcome, category, ${OP_SQL} AS op, ${CALLER_SQL} AS caller,
                            dst_ip, src_ip, k8s_pod, k8s_namespace, source_event_id, (${DENY_SQL}) AS is_deny
                     FROM events),
@@ -98,17 +147,22 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
 
 /** The correlated links of these rows, by event id (one query per page or batch). */
 export async function correlatedLinks(db: Db, eventIds: readonly string[]): Promise<Map<string, Link[]>> {
-  const out = new Map<string, Link[]>();
-  if (eventIds.length === 0) return out;
+  if (eventIds.length === 0) return new Map();
   const { LIST, VARCHAR, listValue } = await import('@duckdb/node-api');
   const reader = await db.conn.runAndReadAll(
-    `SELECT a, b, rule, confidence FROM correlated_links WHERE list_contains($1, a) ORDER BY a, rule, b`,
+    `SELECT a, b, rule, confidence, material FROM correlated_links WHERE list_contains($1, a) ORDER BY a, rule, b`,
     [listValue([...eventIds])],
     [LIST(VARCHAR)],
   );
-  for (const [a, b, rule, confidence] of reader.getRows() as [string, string, string, Confidence][]) {
+  return linksByRow(reader.getRows());
+}
+
+/** Rows of `SELECT a, b, rule, confidence, material FROM correlated_links …` as links by event id, in order. */
+export function linksByRow(rows: readonly unknown[][]): Map<string, Link[]> {
+  const out = new Map<string, Link[]>();
+  for (const [a, b, rule, confidence, material] of rows as [string, string, string, Confidence, string | null][]) {
     const list = out.get(a) ?? [];
-    list.push({ rule, confidence, event_id: b });
+    list.push(material ? { rule, confidence, event_id: b, material } : { rule, confidence, event_id: b });
     out.set(a, list);
   }
   return out;
