@@ -9,8 +9,8 @@ import type { DuckDBValue } from '@duckdb/node-api';
 export const CREDENTIAL_MATERIALS: readonly { kind: string; pattern: string; what: string }[] = [
   { kind: 'k8s-service-account-token', pattern: '^(/var)?/run/secrets/kubernetes\\.io/serviceaccount/token$', what: "the pod's service account token (projected)" },
   { kind: 'aws-web-identity-token', pattern: '^(/var)?/run/secrets/eks\\.amazonaws\\.com/serviceaccount/token$', what: 'an AWS web identity token (EKS IRSA)' },
-  { kind: 'k8s-projected-token', pattern: '^(/var)?/run/secrets/(tokens|[^/]+\\.[^/]+/serviceaccount)/', what: 'a projected service account token' },
   { kind: 'k8s-service-account', pattern: '^(/var)?/run/secrets/kubernetes\\.io/serviceaccount/', what: "the pod's service account files (CA, namespace)" },
+  { kind: 'k8s-projected-token', pattern: '^(/var)?/run/secrets/(tokens|[^/]+\\.[^/]+/serviceaccount)/', what: 'a projected service account token' },
   { kind: 'spiffe-workload-api', pattern: '^(/var)?/run/spire/|/spire-agent/|/spire/.*\\.sock$', what: 'the SPIRE agent (SPIFFE Workload API)' },
   { kind: 'aws-credentials', pattern: '/\\.aws/(credentials|config|sso/cache/|cli/cache/)', what: 'AWS credentials' },
   { kind: 'gcloud-credentials', pattern: '/\\.config/gcloud/', what: 'Google Cloud credentials' },
