@@ -8,10 +8,12 @@ import type { GraphOptions, Link } from './graph.js';
  * `correlated_links(a, b, rule, confidence, material)` (a's link to b):
  *
  *  - rule 2, process → credential material: a kernel connect row and the kernel opens of
- *    credential paths before it (within the window, same boot) by the same process or one of its
- *    ancestors (strong), or by a process started from the connecting process's parent or
- *    grandparent — `cat token` then `curl` in one shell — (inferred). Per path, the nearest open.
- *    `material` names what the path holds (credentials.ts). Links both ways.
+ *    credential paths before it (within the window, same boot, same cgroup) by the same process or
+ *    one of its ancestors (strong), or by a child or grandchild of the connecting process's parent
+ *    — `cat token` then `curl` in one shell — (inferred). Per path, the nearest open. The same
+ *    cgroup keeps lineage inside one workload: sshd's read of /etc/shadow is not its login
+ *    session's, nor is one systemd service's read another's. `material` names what the path
+ *    holds (credentials.ts). Links both ways.
  *  - rule 4, kernel flow ↔ mesh log: a kernel network row (custody's recorder, or Tetragon) and an Envoy/Istio access-log row with
  *    the same source address and port (the same socket), the mesh row no earlier than the kernel
  *    row (minus host skew) and within the connection window; strong when the destination matches
@@ -70,12 +72,12 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
   await db.conn.run(
     `INSERT INTO correlated_links
      WITH RECURSIVE
-          kern AS (SELECT event_id, epoch_ns(time) AS t, process_key, parent_key, category, action, outcome, target FROM events
+          kern AS (SELECT event_id, epoch_ns(time) AS t, process_key, parent_key, cgroup_id, category, action, outcome, target FROM events
                    WHERE source = 'kernel' AND process_key IS NOT NULL),
           -- a process's parent as its first row names it (a reparented orphan's later rows name the reaper)
           procs AS (SELECT process_key, arg_min(parent_key, t) AS parent_key FROM kern GROUP BY process_key),
-          c AS (SELECT event_id, t, process_key FROM kern WHERE category = 'network' AND action = 'connect'),
-          o AS (SELECT event_id, t, process_key, target FROM kern
+          c AS (SELECT event_id, t, process_key, cgroup_id FROM kern WHERE category = 'network' AND action = 'connect'),
+          o AS (SELECT event_id, t, process_key, cgroup_id, target FROM kern
                 WHERE category = 'file' AND action = 'open' AND target IS NOT NULL AND coalesce(outcome, 'unknown') <> 'failure'),
           -- ancestry of every process that opened or connected, within one boot (process keys start with the boot id)
           anc(key, ancestor, depth) AS (
@@ -85,13 +87,13 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
             WHERE anc.depth < $1 AND p.parent_key IS NOT NULL AND split_part(p.parent_key, ':', 1) = split_part(anc.key, ':', 1)),
           pairs AS (
             SELECT c.event_id AS cid, o.event_id AS oid, o.t AS ot, o.target, 'strong' AS confidence, ${material.sql} AS material
-            FROM c JOIN anc ON anc.key = c.process_key JOIN o ON o.process_key = anc.ancestor
+            FROM c JOIN anc ON anc.key = c.process_key JOIN o ON o.process_key = anc.ancestor AND o.cgroup_id = c.cgroup_id
             WHERE o.t <= c.t AND o.t >= c.t - $2
             UNION ALL
             SELECT c.event_id, o.event_id, o.t, o.target, 'inferred', ${material.sql}
             FROM c JOIN anc ca ON ca.key = c.process_key AND ca.depth = 1
                    JOIN anc oa ON oa.ancestor = ca.ancestor AND oa.depth BETWEEN 1 AND $3
-                   JOIN o ON o.process_key = oa.key
+                   JOIN o ON o.process_key = oa.key AND o.cgroup_id = c.cgroup_id
             WHERE o.t <= c.t AND o.t >= c.t - $2
               AND o.process_key NOT IN (SELECT ancestor FROM anc WHERE key = c.process_key)),
           best AS (SELECT cid, oid, confidence, material FROM pairs

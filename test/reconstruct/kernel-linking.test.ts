@@ -32,12 +32,16 @@ const curl: KernelProcess = { pid: 4301, start: at(3621), parent: shell, exe: '/
 // The same pid as python, later: another process (different start time), under another parent.
 const daemon: KernelProcess = { pid: 300, start: at(5), exe: '/usr/sbin/cron', argv: ['cron'], comm: 'cron', cgroupId: 7001n, cgroupPath: POD_CGROUP };
 const reused: KernelProcess = { pid: 4210, start: at(3640), parent: daemon, exe: '/usr/bin/wget', argv: ['wget', 'http://10.0.9.9/'], comm: 'wget', cgroupId: 7001n, cgroupPath: POD_CGROUP };
-// Unrelated: a host service, and a container of a pod no audit evidence names.
-const sshd: KernelProcess = { pid: 812, start: at(12), exe: '/usr/sbin/sshd', argv: ['sshd', '-D'], comm: 'sshd', cgroupId: 40n, cgroupPath: '/system.slice/ssh.service' };
+// Unrelated: host services under systemd, a login session, and a container of a pod no audit evidence names.
+const systemd: KernelProcess = { pid: 1, start: at(0), exe: '/usr/lib/systemd/systemd', argv: ['/sbin/init'], comm: 'systemd', cgroupId: 2n, cgroupPath: '/init.scope' };
+const sshd: KernelProcess = { pid: 812, start: at(12), parent: systemd, exe: '/usr/sbin/sshd', argv: ['sshd', '-D'], comm: 'sshd', cgroupId: 40n, cgroupPath: '/system.slice/ssh.service' };
+const login: KernelProcess = { pid: 900, start: at(3607), parent: sshd, exe: '/bin/bash', argv: ['-bash'], comm: 'bash', cgroupId: 50n, cgroupPath: '/user.slice/user-0.slice/session-3.scope' };
+const loginCurl: KernelProcess = { pid: 901, start: at(3609), parent: login, exe: '/usr/bin/curl', argv: ['curl', 'https://example.com/'], comm: 'curl', cgroupId: 50n, cgroupPath: '/user.slice/user-0.slice/session-3.scope' };
+const agent: KernelProcess = { pid: 830, start: at(14), parent: systemd, exe: '/usr/bin/node-agent', argv: ['node-agent'], comm: 'node-agent', cgroupId: 42n, cgroupPath: '/system.slice/node-agent.service' };
 const stranger: KernelProcess = { pid: 5100, start: at(3605), exe: '/app/server', argv: ['/app/server'], comm: 'server', cgroupId: 7100n, cgroupPath: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0e7e1f2a_3b4c_4d5e_8f90_a1b2c3d4e5f6.slice/cri-containerd-${OTHER_CONTAINER}.scope` };
 
 // A host backup job that read an SSH key two hours before it connected: outside the window.
-const backup: KernelProcess = { pid: 2200, start: at(90), exe: '/usr/bin/rsync', argv: ['rsync', '-e', 'ssh', '/srv', 'backup:'], comm: 'rsync', cgroupId: 41n, cgroupPath: '/system.slice/backup.service' };
+const backup: KernelProcess = { pid: 2200, start: at(90), parent: systemd, exe: '/usr/bin/rsync', argv: ['rsync', '-e', 'ssh', '/srv', 'backup:'], comm: 'rsync', cgroupId: 41n, cgroupPath: '/system.slice/backup.service' };
 
 const EVENTS: KernelEvent[] = [
   { kind: 'open', proc: shell, at: at(3601), path: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' },
@@ -53,6 +57,8 @@ const EVENTS: KernelEvent[] = [
   { kind: 'connect', proc: reused, at: at(3641), dst: ['10.0.9.9', 80], src: ['10.0.1.57', 51560] },
   { kind: 'open', proc: sshd, at: at(3606), path: '/etc/shadow' },
   { kind: 'connect', proc: sshd, at: at(3608), dst: ['192.0.2.50', 22], outcome: 'failure', reason: 'ECONNREFUSED' },
+  { kind: 'connect', proc: loginCurl, at: at(3610), dst: ['93.184.215.14', 443] },
+  { kind: 'connect', proc: agent, at: at(3607), dst: ['192.0.2.70', 443] },
   { kind: 'exec', proc: stranger, at: at(3605) },
   { kind: 'open', proc: backup, at: at(100), path: '/root/.ssh/id_ed25519' },
   { kind: 'connect', proc: backup, at: at(7300), dst: ['192.0.2.60', 22] },
@@ -196,10 +202,13 @@ describe('rule 2, credential-material: a connect → the credential opens before
     expect(linksOf(kernelRow(rows, backup, 'open'), 'credential-material')).toEqual([]);
   });
 
-  it('a host process\'s read of /etc/shadow links to its own connect only, never to the pod\'s', async () => {
+  it('a host process\'s read of /etc/shadow links to its own connect only: not the pod\'s, its session\'s or another service\'s', async () => {
     const { rows } = await scenario();
     const shadow = kernelRow(rows, sshd, 'open');
     const connect = kernelRow(rows, sshd, 'connect');
     expect(linksOf(shadow, 'credential-material')).toEqual([{ rule: 'credential-material', confidence: 'strong', event_id: connect.event_id, material: 'password-hashes' }]);
+    // not its login session's child (an ancestor, but another cgroup), nor another service started by systemd (a sibling, another cgroup)
+    expect(linksOf(kernelRow(rows, loginCurl, 'connect'), 'credential-material')).toEqual([]);
+    expect(linksOf(kernelRow(rows, agent, 'connect'), 'credential-material')).toEqual([]);
   });
 });
