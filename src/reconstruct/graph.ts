@@ -346,8 +346,9 @@ export class IdentityGraph {
   private extend(row: RowFacts, add: Add, visited: Set<string>): void {
     if (row.session_issuer) add({ id: row.session_issuer, type: 'role', via: RULES.sessionIssuer });
     if (row.source === 'k8s_audit') {
-      // A service account acting with a pod-bound token: the pod is named in the audit record itself.
-      if (row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod) {
+      // A service account acting with a pod-bound token: the pod is named in the audit record itself
+      // (a row naming another service account's pod is about that pod: a pod creation).
+      if (row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod && row.k8s_namespace && row.k8s_service_account && row.actor_id === serviceAccountId(row.k8s_namespace, row.k8s_service_account)) {
         add({ id: podId(row.k8s_namespace, row.k8s_pod), type: 'workload', via: RULES.podBinding, event_id: row.event_id, confidence: 'exact' });
       }
     } else if (row.k8s_service_account && row.k8s_namespace && !row.issued_to?.startsWith('system:serviceaccount:')) {

@@ -4,13 +4,15 @@
  * demo's real Kubernetes audit, SPIRE and CloudTrail logs (fixtures/demo): pod ci/build-7f9c,
  * service account ci:deployer.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest, verifyBundle } from '../../src/bundle/index.js';
 import { Timeline, type TimelineRow } from '../../src/reconstruct/index.js';
+import { ingest } from '../../src/ingest/ingest.js';
 import { readRows } from '../helpers/bundle.js';
 import { demoBundle } from '../helpers/demo.js';
 import { processKey, writeKernelSegment, type KernelEvent, type KernelProcess } from '../helpers/kernel.js';
-import { useTmpDir } from '../helpers/tmp.js';
+import { SAMPLES, useTmpDir } from '../helpers/tmp.js';
 
 const tmp = useTmpDir();
 
@@ -115,6 +117,23 @@ describe('rule 1, process-workload: a kernel row → container → pod → servi
     expect(exec).toMatchObject({ k8s_namespace: 'ci', k8s_pod: 'build-7f9c', k8s_service_account: 'deployer' });
     // every kernel row of the pod's container carries it, whatever its kind
     for (const r of rows.filter((x) => x.source === 'kernel' && x.k8s_pod_uid === POD_UID)) expect(r.k8s_pod).toBe('build-7f9c');
+  });
+
+  it("a pod's creation (a real audit record, replicaset controller) is evidence too", async () => {
+    const bundle = join(tmp(), 'bundle');
+    await ingest({ bundle, inputs: [join(SAMPLES, 'k8s_audit/falco_trace_files_k8s_audit/create_nginx_pod_unprivileged.json')] });
+    const nginx: KernelProcess = { pid: 2310, start: 50n * S, exe: '/usr/sbin/nginx', argv: ['nginx', '-g', 'daemon off;'], comm: 'nginx', cgroupId: 9100n, cgroupPath: `/kubepods/besteffort/poda2ad81ba-d85f-11e8-88b6-080027728ac4/${'e1'.repeat(32)}` };
+    await writeKernelSegment(bundle, [{ kind: 'exec', proc: nginx, at: 60n * S }], { bootToUtcNs: BigInt(Date.parse('2018-10-25T14:09:00Z')) * 1_000_000n });
+    const rows = await readRows(bundle);
+    const exec = kernelRow(rows, nginx, 'exec');
+    const create = rows.find((r) => r.action === 'create pods')!;
+    expect(chainOf(exec)).toEqual([
+      [processKey(nginx), 'process', 'actor'],
+      ['e1'.repeat(32), 'container', 'process-workload'],
+      ['default/nginx-deployment-78f5d695bd-nxqz5', 'workload', 'process-workload'],
+      ['system:serviceaccount:default:default', 'service_account', 'process-workload'],
+    ]);
+    expect(exec.links).toEqual([{ rule: 'process-workload', confidence: 'exact', event_id: create.event_id }]);
   });
 
   it('a host process and a container of a pod no evidence names get no workload', async () => {
