@@ -68,40 +68,60 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
   await db.conn.run(`CREATE OR REPLACE TEMP TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR, material VARCHAR)`);
 
   // rule 2: credential opens by the connecting process, its ancestors, or its parent's other children.
-  const material = credentialMaterialSql('o.target', 4);
+  // Connects, opens and their ancestry go to temp tables first (a recursive CTE referenced from
+  // several joins is re-run per reference); then, per connect, path and opener (or family of
+  // openers), an ASOF join finds the nearest earlier open: a loop of `cat token; curl` stays
+  // linear, not connects × opens.
   await db.conn.run(
-    `INSERT INTO correlated_links
+    `CREATE OR REPLACE TEMP TABLE rule2_c AS
+       SELECT event_id, epoch_ns(time) AS t, process_key, cgroup_id FROM events
+       WHERE source = 'kernel' AND category = 'network' AND action = 'connect' AND process_key IS NOT NULL AND cgroup_id IS NOT NULL;
+     CREATE OR REPLACE TEMP TABLE rule2_o AS
+       SELECT event_id, epoch_ns(time) AS t, process_key, cgroup_id, target FROM events
+       WHERE source = 'kernel' AND category = 'file' AND action = 'open' AND target IS NOT NULL
+         AND process_key IS NOT NULL AND cgroup_id IS NOT NULL AND coalesce(outcome, 'unknown') <> 'failure'`,
+  );
+  await db.conn.run(
+    `CREATE OR REPLACE TEMP TABLE rule2_anc AS
      WITH RECURSIVE
-          kern AS (SELECT event_id, epoch_ns(time) AS t, process_key, parent_key, cgroup_id, category, action, outcome, target FROM events
-                   WHERE source = 'kernel' AND process_key IS NOT NULL),
           -- a process's parent as its first row names it (a reparented orphan's later rows name the reaper)
-          procs AS (SELECT process_key, arg_min(parent_key, t) AS parent_key FROM kern GROUP BY process_key),
-          c AS (SELECT event_id, t, process_key, cgroup_id FROM kern WHERE category = 'network' AND action = 'connect'),
-          o AS (SELECT event_id, t, process_key, cgroup_id, target FROM kern
-                WHERE category = 'file' AND action = 'open' AND target IS NOT NULL AND coalesce(outcome, 'unknown') <> 'failure'),
+          procs AS (SELECT process_key, arg_min(parent_key, time) AS parent_key FROM events
+                    WHERE source = 'kernel' AND process_key IS NOT NULL GROUP BY process_key),
           -- ancestry of every process that opened or connected, within one boot (process keys start with the boot id)
           anc(key, ancestor, depth) AS (
-            SELECT process_key, process_key, 0 FROM (SELECT process_key FROM c UNION SELECT process_key FROM o)
+            SELECT process_key, process_key, 0 FROM (SELECT process_key FROM rule2_c UNION SELECT process_key FROM rule2_o)
             UNION ALL
             SELECT anc.key, p.parent_key, anc.depth + 1 FROM anc JOIN procs p ON p.process_key = anc.ancestor
-            WHERE anc.depth < $1 AND p.parent_key IS NOT NULL AND split_part(p.parent_key, ':', 1) = split_part(anc.key, ':', 1)),
-          pairs AS (
-            SELECT c.event_id AS cid, o.event_id AS oid, o.t AS ot, o.target, 'strong' AS confidence, ${material.sql} AS material
-            FROM c JOIN anc ON anc.key = c.process_key JOIN o ON o.process_key = anc.ancestor AND o.cgroup_id = c.cgroup_id
-            WHERE o.t <= c.t AND o.t >= c.t - $2
-            UNION ALL
-            SELECT c.event_id, o.event_id, o.t, o.target, 'inferred', ${material.sql}
-            FROM c JOIN anc ca ON ca.key = c.process_key AND ca.depth = 1
-                   JOIN anc oa ON oa.ancestor = ca.ancestor AND oa.depth BETWEEN 1 AND $3
-                   JOIN o ON o.process_key = oa.key AND o.cgroup_id = c.cgroup_id
-            WHERE o.t <= c.t AND o.t >= c.t - $2
-              AND o.process_key NOT IN (SELECT ancestor FROM anc WHERE key = c.process_key)),
-          best AS (SELECT cid, oid, confidence, material FROM pairs
-                   QUALIFY row_number() OVER (PARTITION BY cid, target ORDER BY CASE confidence WHEN 'strong' THEN 0 ELSE 1 END, ot DESC, oid) = 1)
-     SELECT cid, oid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM best
-     UNION ALL SELECT oid, cid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM best`,
-    [MAX_ANCESTRY, MATERIAL_WINDOW_NS, MAX_COUSIN_DEPTH, ...material.params],
+            WHERE anc.depth < $1 AND p.parent_key IS NOT NULL AND split_part(p.parent_key, ':', 1) = split_part(anc.key, ':', 1))
+     SELECT * FROM anc`,
+    [MAX_ANCESTRY],
   );
+  const material = credentialMaterialSql('target', 3);
+  await db.conn.run(
+    `INSERT INTO correlated_links
+     WITH -- strong: the connecting process and its ancestors, each path they opened in its cgroup
+          opened AS (SELECT DISTINCT process_key, cgroup_id, target FROM rule2_o),
+          sl AS (SELECT c.event_id AS cid, c.t, p.process_key AS opener, c.cgroup_id, p.target
+                 FROM rule2_c c JOIN rule2_anc a ON a.key = c.process_key JOIN opened p ON p.process_key = a.ancestor AND p.cgroup_id = c.cgroup_id),
+          strong AS (SELECT sl.cid, sl.t AS ct, o.event_id AS oid, o.t AS ot, o.target, 0 AS rank
+                     FROM sl ASOF JOIN rule2_o o ON o.process_key = sl.opener AND o.cgroup_id = sl.cgroup_id AND o.target = sl.target AND sl.t >= o.t),
+          -- inferred: opens by a child or grandchild of the connecting process's parent (its family)
+          fam AS (SELECT o.event_id, o.t, o.cgroup_id, o.target, a.ancestor AS family
+                  FROM rule2_o o JOIN rule2_anc a ON a.key = o.process_key AND a.depth BETWEEN 1 AND $2),
+          il AS (SELECT c.event_id AS cid, c.t, f.family, c.cgroup_id, f.target
+                 FROM rule2_c c JOIN rule2_anc a ON a.key = c.process_key AND a.depth = 1
+                        JOIN (SELECT DISTINCT family, cgroup_id, target FROM fam) f ON f.family = a.ancestor AND f.cgroup_id = c.cgroup_id),
+          inferred AS (SELECT il.cid, il.t AS ct, fam.event_id AS oid, fam.t AS ot, fam.target, 1 AS rank
+                       FROM il ASOF JOIN fam ON fam.family = il.family AND fam.cgroup_id = il.cgroup_id AND fam.target = il.target AND il.t >= fam.t),
+          best AS (SELECT cid, oid, rank, target FROM (SELECT * FROM strong UNION ALL SELECT * FROM inferred)
+                   WHERE ot >= ct - $1
+                   QUALIFY row_number() OVER (PARTITION BY cid, target ORDER BY rank, ot DESC, oid) = 1),
+          typed AS (SELECT cid, oid, CASE rank WHEN 0 THEN 'strong' ELSE 'inferred' END AS confidence, ${material.sql} AS material FROM best)
+     SELECT cid, oid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM typed
+     UNION ALL SELECT oid, cid, '${CORRELATION_RULES.credentialMaterial}', confidence, material FROM typed`,
+    [MATERIAL_WINDOW_NS, MAX_COUSIN_DEPTH, ...material.params],
+  );
+  await db.conn.run('DROP TABLE rule2_c; DROP TABLE rule2_o; DROP TABLE rule2_anc');
 
   // rule 4: the same socket seen by the kernel and by the mesh.
   await db.conn.run(
