@@ -269,19 +269,14 @@ export class IdentityGraph {
     if (row.source !== 'kernel' || !row.k8s_pod_uid) return undefined;
     const rows = this.podsByUid.get(row.k8s_pod_uid);
     if (!rows) return undefined;
-    let best: RowFacts | undefined;
-    for (const r of rows) if (r.time <= row.time + this.opts.cloudSkewNs) best = r;
-    return best ?? rows[0];
+    return rows[Math.max(0, lastAtOrBefore(rows, row.time + this.opts.cloudSkewNs))];
   }
 
   /** The SPIRE row that ties a pod (by uid, else by its service account) to a SPIFFE id, latest at `at`. */
   private spiffeOfPod(uid: string, ns: string, sa: string, at: bigint): { row: RowFacts; confidence: Confidence } | undefined {
     for (const [key, confidence] of [[`uid:${uid}`, 'exact'], [`sa:${ns}:${sa}`, 'strong']] as const) {
       const rows = this.spiffeByWorkload.get(key);
-      if (!rows) continue;
-      let best: RowFacts | undefined;
-      for (const r of rows) if (r.time <= at + this.opts.hostSkewNs) best = r;
-      return { row: best ?? rows[0]!, confidence };
+      if (rows) return { row: rows[Math.max(0, lastAtOrBefore(rows, at + this.opts.hostSkewNs))]!, confidence };
     }
     return undefined;
   }
@@ -471,6 +466,18 @@ export class IdentityGraph {
   credentialsWhere(match: (el: ChainElement) => boolean): string[] {
     return this.issuedCredentials().filter((k) => this.chainOfCredential(k).some((el) => el.via !== RULES.createdBy && match(el)));
   }
+}
+
+/** Index of the last row (sorted by time) at or before `t`, or -1. */
+function lastAtOrBefore(rows: readonly RowFacts[], t: bigint): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]!.time <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

@@ -47,12 +47,19 @@ const GRANT_ACTIONS = [
   'create serviceaccounts', 'iam:CreateRole', 'iam:UpdateAssumeRolePolicy', 'iam:AttachRolePolicy', 'iam:PutRolePolicy', 'iam:CreateUser',
 ];
 
-/** Rows the identity graph needs: issuance, SPIRE workload ties, grants, audit rows of pods the kernel saw. A small share of a bundle. */
+/**
+ * Rows the identity graph needs: issuance, SPIRE workload ties, grants, and for each pod the kernel
+ * saw the first audit row naming it (a busy pod's own API requests are not all needed: a uid is
+ * one pod). A small share of a bundle.
+ */
 const FACT_WHERE = `issued_credential_id IS NOT NULL OR issued_to IS NOT NULL
   OR (source = 'spire' AND spiffe_id IS NOT NULL AND (k8s_service_account IS NOT NULL OR k8s_pod_uid IS NOT NULL OR k8s_pod IS NOT NULL))
   OR action IN (${GRANT_ACTIONS.map((a) => `'${a}'`).join(', ')})
   OR (source = 'spire' AND action LIKE '%Entry%')
-  OR (source = 'k8s_audit' AND k8s_pod_uid IN (SELECT k8s_pod_uid FROM events WHERE source = 'kernel' AND k8s_pod_uid IS NOT NULL))`;
+  OR event_id IN (SELECT event_id FROM events
+                  WHERE source = 'k8s_audit' AND k8s_pod IS NOT NULL AND k8s_namespace IS NOT NULL AND k8s_service_account IS NOT NULL
+                    AND k8s_pod_uid IN (SELECT k8s_pod_uid FROM events WHERE source = 'kernel' AND k8s_pod_uid IS NOT NULL)
+                  QUALIFY row_number() OVER (PARTITION BY k8s_pod_uid ORDER BY time, event_id) = 1)`;
 
 export interface TimelineOptions {
   graph?: GraphOptions;
