@@ -161,6 +161,11 @@ export class CgroupResolver {
     this.opts = { minRewalkMs: 1000, maxDirs: 100_000, maxDepth: 32, maxEntries: 65_536, ...opts };
   }
 
+  /**
+   * The attribution of a cgroup id, or null when no walk has seen it: an id first seen within
+   * `minRewalkMs` of the last walk stays unknown until the next allowed walk, so a caller that
+   * buffers rows (a segment) may ask again before it writes them.
+   */
   resolve(cgroupId: bigint): Attribution | null {
     const hit = this.byId.get(cgroupId);
     if (hit) return hit;
