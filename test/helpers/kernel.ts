@@ -25,8 +25,9 @@ export interface KernelProcess {
   exe?: string;
   argv?: string[];
   comm?: string;
+  /** cgroup v2 id; the recorder always has one (default 1: the root cgroup). */
   cgroupId?: bigint;
-  /** cgroup v2 path; container id and pod uid come from it (src/record/attribution.ts). */
+  /** cgroup v2 path; container id and pod uid come from it (src/record/attribution.ts). Default `/`. */
   cgroupPath?: string;
 }
 
@@ -43,7 +44,7 @@ export function processKey(p: KernelProcess, boot = BOOT_ID): string {
 export function kernelRows(segment: string, host: string, bootToUtcNs: bigint, events: readonly KernelEvent[], boot = BOOT_ID): NormalizedEvent[] {
   return events.map((ev, i) => {
     const p = ev.proc;
-    const attribution = p.cgroupPath ? parseCgroupPath(p.cgroupPath) : null;
+    const attribution = parseCgroupPath(p.cgroupPath ?? '/');
     const source_ref = `${segment}:${i + 1}`;
     const tid = ev.tid ?? p.pid;
     const row: NormalizedEvent = {
@@ -57,10 +58,10 @@ export function kernelRows(segment: string, host: string, bootToUtcNs: bigint, e
       action: ev.kind,
       outcome: ev.kind === 'open' || ev.kind === 'connect' ? (ev.outcome ?? 'success') : 'success',
       actor_id: processKey(p, boot),
-      actor_type: attribution?.container_id ? 'workload' : 'unknown',
-      container_id: attribution?.container_id ?? null,
-      k8s_pod_uid: attribution?.pod_uid ?? null,
-      cgroup_id: p.cgroupId ?? null,
+      actor_type: attribution.container_id ? 'workload' : 'unknown',
+      container_id: attribution.container_id,
+      k8s_pod_uid: attribution.pod_uid,
+      cgroup_id: p.cgroupId ?? 1n,
       process_key: processKey(p, boot),
       pid: p.pid,
       ppid: p.parent?.pid ?? null,
@@ -69,7 +70,7 @@ export function kernelRows(segment: string, host: string, bootToUtcNs: bigint, e
       exe: p.exe ?? null,
       argv: p.argv ?? null,
       comm: p.comm ?? null,
-      attrs: { kind: ev.kind, tid, boot_ns: String(ev.at), cgroup_path: p.cgroupPath ?? null, runtime: attribution?.runtime ?? null, gid: 0 },
+      attrs: { kind: ev.kind, tid, boot_ns: String(ev.at), cgroup_path: attribution.cgroup_path, runtime: attribution.runtime, gid: 0 },
     };
     if (ev.kind === 'open') row.target = ev.path;
     if (ev.kind === 'connect') {
