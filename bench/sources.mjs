@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Per-source ingest benchmark (issue 4): for each source, a file of N records made by repeating
 // real public sample records (test/fixtures), ingested by custody next to DuckDB's raw scan of the
-// same file in the same run (JSON: read_json of every line as a JSON value; text: read_csv of
+// same file in the same run (JSON: read_ndjson_objects, every line parsed as a JSON value with no schema to infer; text: read_csv of
 // every line). Prints records/s for both and their ratio.
 //   node bench/sources.mjs [records=200000] [--work=/tmp/custody-bench] [--only=okta,vault]
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,7 +50,7 @@ for (const [source, [format, files]] of Object.entries(SOURCES)) {
   const mb = Buffer.byteLength(out.join('\n')) / 2 ** 20;
   const sql =
     format === 'json'
-      ? `SELECT count(json) FROM read_json('${file}', format = 'newline_delimited', records = 'false', maximum_object_size = 67108864)`
+      ? `SELECT count(json) FROM read_ndjson_objects('${file}', maximum_object_size = 67108864)`
       : `SELECT count(line) FROM read_csv('${file}', columns = {'line': 'VARCHAR'}, delim = '\\x01', quote = '', escape = '', header = false)`;
   const base = JSON.parse(measure([process.execPath, '--input-type=module', '-e', duckdbScript(sql)], { cwd: REPO }).stdout);
   const bundle = join(work, `bundle-${source}`);

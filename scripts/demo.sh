@@ -2,12 +2,20 @@
 # Quick start 1: set up, then show custody's main job on the bundled demo. Writes the demo's
 # raw logs in the vendors' shapes (fixtures/demo/make-logs.mjs), ingests them into
 # demo/bundle, verifies it, and opens the timeline (interactive on a terminal; a table otherwise).
+#   ./scripts/demo.sh [--clean]    --clean: the same story without the compromise
 set -euo pipefail
 cd "$(dirname "$0")/.."
+clean=()
+for a in "$@"; do
+  case "$a" in
+    --clean) clean=(--clean) ;;
+    *) echo "usage: scripts/demo.sh [--clean]" >&2; exit 2 ;;
+  esac
+done
 bash scripts/setup.sh
 
 rm -rf demo
-node fixtures/demo/make-logs.mjs demo/logs
+node fixtures/demo/make-logs.mjs demo/logs "${clean[@]}"
 ./bin/run.js ingest demo/bundle demo/logs
 ./bin/run.js verify demo/bundle
 if [ -t 0 ] && [ -t 1 ]; then

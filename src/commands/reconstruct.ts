@@ -80,6 +80,8 @@ Filters are bound parameters, never SQL: --actor matches the actor or any princi
     const interactive = flags.output === undefined && (flags.format === 'tty' || (flags.format === undefined && out.isTTY && process.stdin.isTTY));
     if (flags.format === 'tty' && !(out.isTTY && process.stdin.isTTY)) throw new UsageError('--format tty needs a terminal on stdin and stdout', 'use --format ndjson, json, csv or table');
 
+    // Opening a large bundle takes a moment: say so on the terminal before the timeline draws.
+    if (interactive) this.logToStderr(`custody reconstruct: opening ${escapeText(dirs.join(', '))}…`);
     const timeline = await Timeline.open(dirs, { graph: { cloudSkewNs: flags['skew-cloud'], hostSkewNs: flags['skew-host'] } });
     try {
       for (const w of timeline.warnings) this.logToStderr(`custody reconstruct: warning: ${escapeText(w)}`);

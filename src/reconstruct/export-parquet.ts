@@ -52,7 +52,7 @@ export async function writeTimelineParquet(query: TimelineQuery, file: string, o
   let n = 0;
   try {
     const out = createWriteStream(staging);
-    for await (const batch of query.rows()) {
+    for await (const batch of query.rows(2048, limit)) {
       for (const row of batch) {
         if (n >= limit) break;
         if (!out.write(stagingLine(row, n++))) await once(out, 'drain');

@@ -39,7 +39,8 @@ export interface WhereClause {
 /**
  * The WHERE clause for a filter. `principalCredentials` are credential ids whose holder chain
  * matched --actor or --workload (resolved by the identity graph); they are held in temp tables
- * `actor_credentials` / `workload_credentials` that the caller fills.
+ * `actor_credentials` / `workload_credentials` that the caller fills, with `workload_pods`: uids
+ * of pods whose audit evidence matched --workload (kernel rows carry only the uid).
  */
 export function whereOf(f: TimelineFilter): WhereClause {
   const parts: string[] = [];
@@ -71,7 +72,8 @@ export function whereOf(f: TimelineFilter): WhereClause {
   if (f.workload) {
     parts.push(`(? IN (k8s_pod, k8s_namespace || '/' || k8s_pod, k8s_pod_uid, k8s_namespace || '/' || k8s_service_account,
       'system:serviceaccount:' || k8s_namespace || ':' || k8s_service_account, container_id, spiffe_id)
-      OR credential_id IN (SELECT id FROM workload_credentials) OR issued_credential_id IN (SELECT id FROM workload_credentials))`);
+      OR credential_id IN (SELECT id FROM workload_credentials) OR issued_credential_id IN (SELECT id FROM workload_credentials)
+      OR k8s_pod_uid IN (SELECT id FROM workload_pods))`);
     params.push(f.workload);
   }
   if (f.grep) {

@@ -2,7 +2,10 @@ import type { Confidence } from '../model/enums.js';
 
 /**
  * The identity graph: which credential was issued to whom, by which evidence row, and how each
- * action resolves to the principals behind it (DESIGN.md, "Linking", rules 1, 3 and 5). Links
+ * action resolves to the principals behind it (DESIGN.md, "Linking", rules 1, 3 and 5). Rule 1
+ * for kernel rows: the process's cgroup names its container and pod uid (custody record's
+ * attribution); the Kubernetes audit rows of that pod uid name its namespace, pod and service
+ * account, and SPIRE rows its SPIFFE id. Links
  * are made by credential, never by role name alone: two sessions of one role are two principals.
  * Pure: built from the identity-bearing rows the timeline query hands over; no SQL here.
  * (Rules 2, 4 and 6 join large row sets and live in SQL: correlate.ts.)
@@ -32,6 +35,8 @@ export const RULES = {
   idpFederation: 'idp-federation',
   /** rule 5: a principal → the human who created or granted it (key, app credential, service account, binding, registration entry). */
   createdBy: 'created-by',
+  /** rule 1: a kernel row's process → its container and pod (cgroup attribution) → the Kubernetes audit evidence of that pod uid. */
+  processWorkload: 'process-workload',
 } as const;
 
 export interface Link {
@@ -39,6 +44,8 @@ export interface Link {
   confidence: Confidence;
   /** event_id of the row on the other side. */
   event_id: string;
+  /** rule 2 (`credential-material`): what the opened path holds, e.g. `k8s-service-account-token` (credentials.ts). */
+  material?: string;
 }
 
 export interface ChainElement {
@@ -78,6 +85,9 @@ export interface RowFacts {
   audiences?: string[] | null;
   /** Principals this row grants to or creates (rolebinding subjects, a created service account …). */
   grants?: string[] | null;
+  /** Kernel rows: the process (boot id + pid + start time) and its container. */
+  process_key?: string | null;
+  container_id?: string | null;
 }
 
 export interface GraphOptions {
@@ -141,6 +151,10 @@ export class IdentityGraph {
   private readonly idpSessions = new Map<string, RowFacts[]>();
   /** Rows that created or granted a principal, by that principal, oldest first (rule 5). */
   private readonly grants = new Map<string, RowFacts[]>();
+  /** Kubernetes audit rows naming a pod by uid with its namespace, name and service account, oldest first (rule 1). */
+  private readonly podsByUid = new Map<string, RowFacts[]>();
+  /** SPIRE rows tying a SPIFFE id to a pod uid (`uid:<uid>`) or a service account (`sa:<ns>:<sa>`), oldest first. */
+  private readonly spiffeByWorkload = new Map<string, RowFacts[]>();
   private readonly chainCache = new Map<string, ChainElement[]>();
 
   constructor(
@@ -151,7 +165,12 @@ export class IdentityGraph {
     for (const row of sorted) {
       if (row.issued_credential_id) push(this.byCredential, row.issued_credential_id, row);
       if (row.source === 'k8s_audit' && row.issued_to && SA_RE.test(row.issued_to)) push(this.tokensBySa, row.issued_to, row);
-      if (row.source === 'spire' && row.spiffe_id && (row.k8s_service_account || row.k8s_pod_uid || row.k8s_pod)) push(this.spiffeWorkloads, row.spiffe_id, row);
+      if (row.source === 'spire' && row.spiffe_id && (row.k8s_service_account || row.k8s_pod_uid || row.k8s_pod)) {
+        push(this.spiffeWorkloads, row.spiffe_id, row);
+        if (row.k8s_pod_uid) push(this.spiffeByWorkload, `uid:${row.k8s_pod_uid}`, row);
+        if (row.k8s_namespace && row.k8s_service_account) push(this.spiffeByWorkload, `sa:${row.k8s_namespace}:${row.k8s_service_account}`, row);
+      }
+      if (row.source === 'k8s_audit' && row.k8s_pod_uid && row.k8s_pod && row.k8s_namespace && row.k8s_service_account) push(this.podsByUid, row.k8s_pod_uid, row);
       if (row.issued_to && IDP_SESSION_TYPES.has(row.issued_credential_type ?? '') && row.outcome !== 'failure' && row.outcome !== 'denied') {
         push(this.idpSessions, row.issued_to.toLowerCase(), row);
       }
@@ -192,6 +211,8 @@ export class IdentityGraph {
 
   private linksWith(row: RowFacts, chain: readonly ChainElement[]): Link[] {
     const out: Link[] = [];
+    const pod = this.podOfProcess(row);
+    if (pod) out.push({ rule: RULES.processWorkload, confidence: 'exact', event_id: pod.event_id });
     if (row.credential_id) {
       const issued = this.issuanceOf(row.credential_id, row.time);
       if (issued && issued.event_id !== row.event_id) out.push({ rule: RULES.issuance, confidence: 'exact', event_id: issued.event_id });
@@ -239,6 +260,27 @@ export class IdentityGraph {
     return { candidates: fit, confidence: fit.length === 1 ? 'strong' : 'inferred' };
   }
 
+  /**
+   * rule 1: the Kubernetes audit row that names a kernel row's pod (by the uid its cgroup carries):
+   * the latest one at the row's time (within cloud skew), else the first after. A pod uid is
+   * unique, so any such row is exact; the nearest is the evidence shown.
+   */
+  podOfProcess(row: RowFacts): RowFacts | undefined {
+    if (row.source !== 'kernel' || !row.k8s_pod_uid) return undefined;
+    const rows = this.podsByUid.get(row.k8s_pod_uid);
+    if (!rows) return undefined;
+    return rows[Math.max(0, lastAtOrBefore(rows, row.time + this.opts.cloudSkewNs))];
+  }
+
+  /** The SPIRE row that ties a pod (by uid, else by its service account) to a SPIFFE id, latest at `at`. */
+  private spiffeOfPod(uid: string, ns: string, sa: string, at: bigint): { row: RowFacts; confidence: Confidence } | undefined {
+    for (const [key, confidence] of [[`uid:${uid}`, 'exact'], [`sa:${ns}:${sa}`, 'strong']] as const) {
+      const rows = this.spiffeByWorkload.get(key);
+      if (rows) return { row: rows[Math.max(0, lastAtOrBefore(rows, at + this.opts.hostSkewNs))]!, confidence };
+    }
+    return undefined;
+  }
+
   /** The latest SPIRE row tying a SPIFFE id to Kubernetes selectors at `at`. */
   spiffeWorkload(spiffeId: string, at: bigint): RowFacts | undefined {
     const rows = this.spiffeWorkloads.get(spiffeId);
@@ -262,7 +304,10 @@ export class IdentityGraph {
       seen.add(el.id);
       out.push(el);
     };
-    if (row.actor_id) add({ id: row.actor_id, type: chainType(row.actor_type), via: 'actor' });
+    if (row.source === 'kernel' && (row.process_key ?? row.actor_id)) {
+      add({ id: (row.process_key ?? row.actor_id)!, type: 'process', via: 'actor' });
+      this.extendProcess(row, add);
+    } else if (row.actor_id) add({ id: row.actor_id, type: chainType(row.actor_type), via: 'actor' });
     this.extend(row, add, new Set());
     this.addCreators(out, row.time, add);
     return out;
@@ -279,11 +324,26 @@ export class IdentityGraph {
     if (t?.k8s_pod) add({ id: podId(t.k8s_namespace, t.k8s_pod), type: 'workload', via: RULES.tokenBinding, event_id: t.event_id, confidence: tokens!.confidence === 'strong' ? 'strong' : 'inferred' });
   }
 
+  /** rule 1 for a kernel row: process → container → pod → service account → SPIFFE id, as far as the evidence reaches. */
+  private extendProcess(row: RowFacts, add: Add): void {
+    if (row.container_id) add({ id: row.container_id, type: 'container', via: RULES.processWorkload, event_id: row.event_id, confidence: 'exact' });
+    const pod = this.podOfProcess(row);
+    if (!pod) return;
+    const ns = pod.k8s_namespace!;
+    const sa = pod.k8s_service_account!;
+    const step = { via: RULES.processWorkload, event_id: pod.event_id, confidence: 'exact' as const };
+    add({ id: podId(ns, pod.k8s_pod!), type: 'workload', ...step });
+    add({ id: serviceAccountId(ns, sa), type: 'service_account', ...step });
+    const svid = this.spiffeOfPod(row.k8s_pod_uid!, ns, sa, row.time);
+    if (svid?.row.spiffe_id) add({ id: svid.row.spiffe_id, type: 'workload', via: RULES.spiffeSvid, event_id: svid.row.event_id, confidence: svid.confidence });
+  }
+
   private extend(row: RowFacts, add: Add, visited: Set<string>): void {
     if (row.session_issuer) add({ id: row.session_issuer, type: 'role', via: RULES.sessionIssuer });
     if (row.source === 'k8s_audit') {
-      // A service account acting with a pod-bound token: the pod is named in the audit record itself.
-      if (row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod) {
+      // A service account acting with a pod-bound token: the pod is named in the audit record itself
+      // (a row naming another service account's pod is about that pod: a pod creation).
+      if (row.actor_id && SA_RE.test(row.actor_id) && row.k8s_pod && row.k8s_namespace && row.k8s_service_account && row.actor_id === serviceAccountId(row.k8s_namespace, row.k8s_service_account)) {
         add({ id: podId(row.k8s_namespace, row.k8s_pod), type: 'workload', via: RULES.podBinding, event_id: row.event_id, confidence: 'exact' });
       }
     } else if (row.k8s_service_account && row.k8s_namespace && !row.issued_to?.startsWith('system:serviceaccount:')) {
@@ -390,6 +450,15 @@ export class IdentityGraph {
     return c;
   }
 
+  /** Pod uids whose audit evidence names a matching pod or service account (rule 1: kernel rows carry only the uid). */
+  podUidsWhere(match: (el: ChainElement) => boolean): string[] {
+    const out: string[] = [];
+    for (const [uid, rows] of this.podsByUid) {
+      if (rows.some((r) => match({ id: podId(r.k8s_namespace, r.k8s_pod!), type: 'workload', via: RULES.processWorkload }) || match({ id: serviceAccountId(r.k8s_namespace!, r.k8s_service_account!), type: 'service_account', via: RULES.processWorkload }))) out.push(uid);
+    }
+    return out;
+  }
+
   /**
    * Credentials whose holder's chain contains a principal matching `match`. Creators (rule 5) are
    * not holders: a credential an admin minted for someone else is not the admin's.
@@ -397,6 +466,18 @@ export class IdentityGraph {
   credentialsWhere(match: (el: ChainElement) => boolean): string[] {
     return this.issuedCredentials().filter((k) => this.chainOfCredential(k).some((el) => el.via !== RULES.createdBy && match(el)));
   }
+}
+
+/** Index of the last row (sorted by time) at or before `t`, or -1. */
+function lastAtOrBefore(rows: readonly RowFacts[], t: bigint): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]!.time <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

@@ -1,12 +1,11 @@
 import type { DuckDBValue } from '@duckdb/node-api';
 import { relative, sep } from 'node:path';
 import { COLUMNS } from '../model/columns.js';
-import type { Confidence } from '../model/enums.js';
 import { formatTimeNs } from '../model/time.js';
 import { Db } from '../util/duckdb.js';
 import { whereOf, type TimelineFilter } from './filter.js';
 import { DEFAULT_GRAPH_OPTIONS, IdentityGraph, type ChainElement, type GraphOptions, type Link, type RowFacts } from './graph.js';
-import { buildCorrelations, correlatedLinks } from './correlate.js';
+import { buildCorrelations, correlatedLinks, linksByRow } from './correlate.js';
 import { loadBundles, type LoadedBundle } from './load.js';
 import { readRawRecord } from './raw.js';
 
@@ -48,11 +47,19 @@ const GRANT_ACTIONS = [
   'create serviceaccounts', 'iam:CreateRole', 'iam:UpdateAssumeRolePolicy', 'iam:AttachRolePolicy', 'iam:PutRolePolicy', 'iam:CreateUser',
 ];
 
-/** Rows the identity graph needs: issuance, SPIRE workload ties, grants. A small share of a bundle. */
+/**
+ * Rows the identity graph needs: issuance, SPIRE workload ties, grants, and for each pod the kernel
+ * saw the first audit row naming it (a busy pod's own API requests are not all needed: a uid is
+ * one pod). A small share of a bundle.
+ */
 const FACT_WHERE = `issued_credential_id IS NOT NULL OR issued_to IS NOT NULL
   OR (source = 'spire' AND spiffe_id IS NOT NULL AND (k8s_service_account IS NOT NULL OR k8s_pod_uid IS NOT NULL OR k8s_pod IS NOT NULL))
   OR action IN (${GRANT_ACTIONS.map((a) => `'${a}'`).join(', ')})
-  OR (source = 'spire' AND action LIKE '%Entry%')`;
+  OR (source = 'spire' AND action LIKE '%Entry%')
+  OR event_id IN (SELECT event_id FROM events
+                  WHERE source = 'k8s_audit' AND k8s_pod IS NOT NULL AND k8s_namespace IS NOT NULL AND k8s_service_account IS NOT NULL
+                    AND k8s_pod_uid IN (SELECT k8s_pod_uid FROM events WHERE source = 'kernel' AND k8s_pod_uid IS NOT NULL)
+                  QUALIFY row_number() OVER (PARTITION BY k8s_pod_uid ORDER BY time, event_id) = 1)`;
 
 export interface TimelineOptions {
   graph?: GraphOptions;
@@ -84,7 +91,7 @@ export class Timeline {
       const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await buildCorrelations(db, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
-      await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR)');
+      await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR); CREATE TEMP TABLE workload_pods (id VARCHAR)');
       return new Timeline(db, bundles, warnings, graph, opts.nearEnd ?? NEAR_END);
     } catch (err) {
       db.close();
@@ -98,7 +105,7 @@ export class Timeline {
 
   /** Prepares a filter: resolves --actor/--workload through the identity graph into credential sets. */
   async query(filter: TimelineFilter): Promise<TimelineQuery> {
-    await this.db.conn.run('DELETE FROM actor_credentials; DELETE FROM workload_credentials');
+    await this.db.conn.run('DELETE FROM actor_credentials; DELETE FROM workload_credentials; DELETE FROM workload_pods');
     if (filter.actor) {
       const needle = filter.actor.toLowerCase();
       await this.fill('actor_credentials', this.graph.credentialsWhere((el) => el.id.toLowerCase().includes(needle)));
@@ -106,11 +113,12 @@ export class Timeline {
     if (filter.workload) {
       const w = filter.workload;
       await this.fill('workload_credentials', this.graph.credentialsWhere((el) => workloadMatches(el, w)));
+      await this.fill('workload_pods', this.graph.podUidsWhere((el) => workloadMatches(el, w)));
     }
     return new TimelineQuery(this, filter);
   }
 
-  private async fill(table: 'actor_credentials' | 'workload_credentials', ids: string[]): Promise<void> {
+  private async fill(table: 'actor_credentials' | 'workload_credentials' | 'workload_pods', ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const appender = await this.db.conn.createAppender(table);
     for (const id of ids) {
@@ -127,11 +135,13 @@ export class Timeline {
   }
 
   /** @internal */
-  async *stream(where: string, params: DuckDBValue[], batch: number): AsyncGenerator<TimelineRow[]> {
+  async *stream(where: string, params: DuckDBValue[], batch: number, limit?: number): AsyncGenerator<TimelineRow[]> {
     // The correlated links of every selected row are read before the stream opens: another query on
     // this connection while a streaming result is pending ends that stream after its first chunk.
     const extra = await this.correlationsWhere(where, params);
-    const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}`, params);
+    // A limit goes into the SQL (a top-N, not a sort of every row); it is a number we computed, never text.
+    const top = limit !== undefined && Number.isFinite(limit) ? ` LIMIT ${Math.max(0, Math.floor(limit))}` : '';
+    const result = await this.db.conn.stream(`SELECT ${SELECT} FROM events ${where} ${ORDER}${top}`, params);
     let pending: TimelineRow[] = [];
     for await (const rows of result.yieldRowObjectJs()) {
       for (const r of rows) {
@@ -148,19 +158,13 @@ export class Timeline {
     if (pending.length > 0) yield pending;
   }
 
-  /** The SQL-computed links (rules 4 and 6) of the rows a filter selects, by event id, in correlatedLinks' order. */
+  /** The SQL-computed links (rules 2, 4 and 6) of the rows a filter selects, by event id, in correlatedLinks' order. */
   private async correlationsWhere(where: string, params: DuckDBValue[]): Promise<Map<string, Link[]>> {
     const reader = await this.db.conn.runAndReadAll(
-      `SELECT a, b, rule, confidence FROM correlated_links WHERE a IN (SELECT event_id FROM events ${where}) ORDER BY a, rule, b`,
+      `SELECT a, b, rule, confidence, material FROM correlated_links WHERE a IN (SELECT event_id FROM events ${where}) ORDER BY a, rule, b`,
       params,
     );
-    const out = new Map<string, Link[]>();
-    for (const [a, b, rule, confidence] of reader.getRows() as [string, string, string, Confidence][]) {
-      const list = out.get(a) ?? [];
-      list.push({ rule, confidence, event_id: b });
-      out.set(a, list);
-    }
-    return out;
+    return linksByRow(reader.getRows());
   }
 
   /** @internal */
@@ -184,7 +188,7 @@ export class Timeline {
     return readRawRecord(b.abs, b.manifest, row.source_ref);
   }
 
-  /** Adds the SQL-computed links (rules 4 and 6) to a batch of rows. */
+  /** Adds the SQL-computed links (rules 2, 4 and 6) to a batch of rows. */
   private async withCorrelations(rows: TimelineRow[]): Promise<TimelineRow[]> {
     const extra = await correlatedLinks(this.db, rows.map((r) => r.event_id));
     for (const r of rows) {
@@ -204,7 +208,15 @@ export class Timeline {
       else if (typeof v === 'bigint') out[c.name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
       else out[c.name] = v;
     }
-    const { links, chain } = this.graph.resolve(toFacts(r));
+    const facts = toFacts(r);
+    const { links, chain } = this.graph.resolve(facts);
+    // A kernel row knows its pod by uid only; rule 1's audit evidence names it (the row's own columns stay as recorded in the bundle).
+    const pod = this.graph.podOfProcess(facts);
+    if (pod) {
+      out.k8s_namespace ??= pod.k8s_namespace;
+      out.k8s_pod ??= pod.k8s_pod;
+      out.k8s_service_account ??= pod.k8s_service_account;
+    }
     out.links = links;
     out.identity_chain = chain;
     out.bundle = this.bundleOf(r.filename as string);
@@ -277,9 +289,9 @@ export class TimelineQuery {
     return this.index;
   }
 
-  /** Every row in time order, in batches. */
-  rows(batch = 2048): AsyncGenerator<TimelineRow[]> {
-    return this.timeline.stream(this.where.sql, this.where.params, batch);
+  /** Every row in time order (or the first `limit`), in batches. */
+  rows(batch = 2048, limit?: number): AsyncGenerator<TimelineRow[]> {
+    return this.timeline.stream(this.where.sql, this.where.params, batch, limit);
   }
 }
 
@@ -334,6 +346,8 @@ function toFacts(r: Record<string, unknown>): RowFacts {
     issued_to: s(r.issued_to),
     target: s(r.target),
     audiences,
+    process_key: s(r.process_key),
+    container_id: s(r.container_id),
   };
 }
 

@@ -39,9 +39,53 @@ export function behind(chain: readonly ChainElement[]): string {
   return parts.join(' · ');
 }
 
+/** A kernel row's process as people name it: `comm[pid]` (the process key is in the detail view). */
+function processName(row: TimelineRow): string | null {
+  if (row.source !== 'kernel' || typeof row.pid !== 'number') return null;
+  const exe = typeof row.exe === 'string' ? row.exe.slice(row.exe.lastIndexOf('/') + 1) : '';
+  return `${typeof row.comm === 'string' && row.comm ? row.comm : exe || 'pid'}[${row.pid}]`;
+}
+
+/** An argument as a shell would need it to read back the same word. */
+function shellWord(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
+
+function endpoint(ip: unknown, port: unknown): string | null {
+  if (typeof ip !== 'string') return null;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return typeof port === 'number' ? `${host}:${port}` : host;
+}
+
+/**
+ * What a kernel row acted on, where the row's own target does not say it: an exec's program and
+ * arguments (argv[0] shown only when it is not the program's name: a process can claim any name),
+ * a connection's destination, other socket rows' both ends.
+ */
+function kernelTarget(row: TimelineRow): string | null {
+  if (row.source !== 'kernel') return null;
+  if (row.action === 'exec') {
+    const exe = typeof row.exe === 'string' ? row.exe : null;
+    const argv = Array.isArray(row.argv) ? row.argv.map(String) : [];
+    if (!exe && argv.length === 0) return null;
+    const argv0 = argv[0];
+    const named = argv0 === undefined || !exe || argv0 === exe || argv0 === exe.slice(exe.lastIndexOf('/') + 1);
+    return [exe ?? shellWord(argv0 ?? ''), ...(named ? [] : [`[argv0 ${shellWord(argv0)}]`]), ...argv.slice(1).map(shellWord)].join(' ');
+  }
+  if (typeof row.target === 'string') return null;
+  if (row.category === 'network') {
+    const src = endpoint(row.src_ip, row.src_port);
+    const dst = endpoint(row.dst_ip, row.dst_port);
+    if (row.action === 'connect') return dst;
+    return src && dst ? `${src} → ${dst}` : (dst ?? src);
+  }
+  return null;
+}
+
 export function rowCells(row: TimelineRow): RowCells {
-  const actor = typeof row.actor_id === 'string' ? shortId(row.actor_id) : '-';
+  const actor = processName(row) ?? (typeof row.actor_id === 'string' ? shortId(row.actor_id) : '-');
   const cred = typeof row.credential_id === 'string' ? row.credential_id : '';
+  const target = kernelTarget(row) ?? (typeof row.target === 'string' ? row.target : '');
   return {
     time: displayTime(row.time),
     source: row.source,
@@ -50,7 +94,7 @@ export function rowCells(row: TimelineRow): RowCells {
     credential: escapeText(cred),
     who: escapeText(cred ? `${actor} → ${cred}` : actor),
     action: escapeText(row.action),
-    target: escapeText(typeof row.target === 'string' ? row.target : ''),
+    target: escapeText(target),
     behind: escapeText(behind(row.identity_chain)),
   };
 }

@@ -57,7 +57,7 @@ export async function printTimeline(out: Out, query: TimelineQuery, format: Prin
   const color = opts.color ?? false;
   if (format === 'json') await out.write('[');
   if (format === 'csv') await out.write(`${CSV_COLUMNS.join(',')}\n`);
-  for await (const batch of query.rows()) {
+  for await (const batch of query.rows(2048, limit)) {
     const parts: string[] = [];
     if (format === 'table') {
       const cells = batch.slice(0, Math.max(0, limit - n)).map(rowCells);

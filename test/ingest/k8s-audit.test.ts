@@ -76,4 +76,18 @@ describe('Kubernetes audit parser on public samples', () => {
       src_ip: '192.168.99.1',
     });
   });
+
+  it("a pod's creation logged with its response names the pod, its uid and service account (rule 1 evidence), not the creating controller's", async () => {
+    const { rows } = await ingestAndRead(tmp(), [join(FALCO, 'create_nginx_pod_unprivileged.json')]);
+    expect(rows[0]).toMatchObject({
+      action: 'create pods',
+      actor_id: 'system:serviceaccount:kube-system:replicaset-controller',
+      k8s_pod_uid: 'a2ad81ba-d85f-11e8-88b6-080027728ac4',
+      k8s_pod: 'nginx-deployment-78f5d695bd-nxqz5',
+      k8s_namespace: 'default',
+      k8s_service_account: 'default',
+    });
+    // the controller does not act from the pod it created
+    expect(rows[0]!.identity_chain.map((c) => [c.id, c.via])).toEqual([['system:serviceaccount:kube-system:replicaset-controller', 'actor']]);
+  });
 });

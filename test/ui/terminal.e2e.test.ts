@@ -16,8 +16,9 @@ describe.skipIf(!hasTmux)('reconstruct in a terminal (tmux)', () => {
     const sock = `custody-test-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args], { encoding: 'utf8' });
     const screen = () => tmux('capture-pane', '-p', '-t', 'e2e');
-    const waitFor = async (text: string) => {
-      for (let i = 0; i < 100; i++) {
+    // Generous deadlines: under a full parallel suite on 2 cores, starting node, oclif and DuckDB can take seconds.
+    const waitFor = async (text: string, seconds = 20) => {
+      for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; ) {
         if (screen().includes(text)) return;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -25,7 +26,7 @@ describe.skipIf(!hasTmux)('reconstruct in a terminal (tmux)', () => {
     };
     tmux('new-session', '-d', '-s', 'e2e', '-x', '160', '-y', '40', `${process.execPath} ${join(REPO, 'bin/run.js')} reconstruct ${join(dir, 'b')}; echo EXITED=$?; sleep 30`);
     try {
-      await waitFor('36 rows');
+      await waitFor('36 rows', 60);
       // The header can show the count before the first page of rows has loaded (rows render as …).
       await waitFor('s3://prod-secrets/db.env');
       expect(screen()).not.toContain('\u001b');
@@ -45,5 +46,5 @@ describe.skipIf(!hasTmux)('reconstruct in a terminal (tmux)', () => {
     } finally {
       spawnSync('tmux', ['-L', sock, 'kill-server']);
     }
-  });
+  }, 180_000);
 });

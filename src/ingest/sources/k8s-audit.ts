@@ -147,6 +147,21 @@ export const k8sAudit: SourceParser = {
           k8sPodUid = str(boundRef?.uid);
         }
       }
+    } else if (resource === 'pods' && !subresource && verb === 'create' && !k8sPod) {
+      // A pod's creation, logged with its response, names the pod's uid and service account: the
+      // evidence that ties a kernel row's cgroup (pod uid) to a workload (DESIGN.md rule 1). Kept
+      // to creators that are not pods themselves, whose own pod the columns already name.
+      const meta = obj(at(rec, 'responseObject', 'metadata'));
+      const uid = str(meta?.uid);
+      const podNs = str(meta?.namespace) ?? namespace;
+      const podSa = str(at(rec, 'responseObject', 'spec', 'serviceAccountName'));
+      // (a service account creating a pod that runs as itself would read as acting from that pod)
+      if (uid && (code === undefined || code < 300) && !(sa && sa[1] === podNs && sa[2] === podSa)) {
+        k8sPodUid = uid;
+        k8sPod = str(meta?.name) ?? name;
+        k8sNamespace = podNs;
+        k8sSa = podSa;
+      }
     } else if (resource === 'tokenreviews' || resource === 'subjectaccessreviews' || resource === 'selfsubjectreviews') {
       category = 'auth';
     } else if (resource === 'certificatesigningrequests' && verb === 'create') {

@@ -69,11 +69,11 @@ export function detailLines(row: TimelineRow, linked: ReadonlyMap<string, Timeli
   if (row.links.length === 0) lines.push([{ text: '  (none)', dim: true }]);
   for (const [i, l] of row.links.entries()) {
     const other = linked.get(l.event_id);
-    lines.push([{ text: `  [${i + 1}] ${l.rule} (${l.confidence}) → ${l.event_id}`, color: 'cyan' }]);
+    lines.push([{ text: `  [${i + 1}] ${l.rule} (${l.confidence})${l.material ? `, ${l.material}` : ''} → ${l.event_id}`, color: 'cyan' }]);
     lines.push([{ text: '      this side:  ', dim: true }, ...evidence(`${head.time} ${row.source} ${row.action} ${row.source_ref}`)]);
     if (other) {
       const o = rowCells(other);
-      lines.push([{ text: '      other side: ', dim: true }, ...evidence(`${o.time} ${other.source} ${other.action} ${o.who} ${other.source_ref}`)]);
+      lines.push([{ text: '      other side: ', dim: true }, ...evidence(`${o.time} ${other.source} ${other.action} ${o.who}${o.target ? ` ${o.target}` : ''} ${other.source_ref}`)]);
     } else lines.push([{ text: `      other side: ${other === null ? '(not in the loaded bundles)' : 'loading…'}`, dim: true }]);
   }
   lines.push([]);
