@@ -11,7 +11,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BundleWriter } from '../bundle/index.js';
 import { Db } from '../util/duckdb.js';
 import { EnvironmentError, UsageError } from '../util/errors.js';
-import { cgroup2Root, cgroupPathAttributor } from './cgroup-path.js';
+import { CgroupResolver, cgroupV2Root } from './attribution.js';
 import { serveMetrics, recorderRegistry, type MetricsAddress } from './metrics.js';
 import { bootId, clocks, KernelRecorder, recorderProblems } from './native.js';
 import { DEFAULT_CRED_PREFIXES } from './prefixes.js';
@@ -48,7 +48,7 @@ export interface RecordOptions {
   segmentMs?: number;
   segmentBytes?: number;
   metrics?: MetricsAddress;
-  /** cgroup id → workload attribution (default: the cgroup path only) */
+  /** cgroup id → workload attribution (default: a CgroupResolver over the cgroup v2 hierarchy) */
   attribute?: Attributor;
   signal?: AbortSignal;
   /** called about once a second while recording */
@@ -102,13 +102,13 @@ function outputProblem(bundle: string): string | null {
 
 /** A cgroup directory's id (the inode number of the directory on cgroup v2). */
 function cgroupId(path: string): bigint {
-  const abs = isAbsolute(path) ? path : join(cgroup2Root(), path);
+  const abs = isAbsolute(path) ? path : join(cgroupV2Root(), path);
   try {
     const st = statSync(abs, { bigint: true });
     if (!st.isDirectory()) throw new Error('not a directory');
     return st.ino;
   } catch (err) {
-    throw new UsageError(`--cgroup ${JSON.stringify(path)}: ${abs} is not a cgroup directory (${(err as Error).message})`, `name a directory under ${cgroup2Root()}`);
+    throw new UsageError(`--cgroup ${JSON.stringify(path)}: ${abs} is not a cgroup directory (${(err as Error).message})`, `name a directory under ${cgroupV2Root()}`);
   }
 }
 
@@ -175,7 +175,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     const started = Date.now();
     recorder.start();
     running = true;
-    const mapper = new RowMapper(bootId(), hostname(), o.attribute ?? cgroupPathAttributor(), (id) => rec.credPrefix(id));
+    const mapper = new RowMapper(bootId(), hostname(), o.attribute ?? resolverAttributor(new CgroupResolver()), (id) => rec.credPrefix(id));
     writer = await SegmentWriter.open({
       bundle,
       db,
@@ -258,6 +258,10 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     db?.close();
     await bundle.close();
   }
+}
+
+function resolverAttributor(resolver: CgroupResolver): Attributor {
+  return (cgroupId) => resolver.resolve(cgroupId);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

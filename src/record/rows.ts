@@ -9,16 +9,11 @@ import { constants } from 'node:os';
 import type { NormalizedEvent } from '../model/event.js';
 import type { Outcome } from '../model/enums.js';
 import { eventId } from '../ingest/normalize.js';
+import type { PathAttribution } from './attribution.js';
 import { AF, FLAG, type WireEvent } from './wire.js';
 
-/** What the cgroup of an event says about its workload (cgroup v2 path shapes). */
-export interface Attribution {
-  cgroup_path: string | null;
-  runtime: string | null;
-  container_id: string | null;
-  pod_uid: string | null;
-  qos: string | null;
-}
+/** What the cgroup of an event says about its workload (src/record/attribution.ts). */
+export type Attribution = PathAttribution;
 
 /**
  * cgroup id → attribution; null when the id does not resolve now (a cgroup already removed, or

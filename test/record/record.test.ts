@@ -11,7 +11,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cgroup2Root } from '../../src/record/cgroup-path.js';
+import { cgroupV2Root } from '../../src/record/attribution.js';
 import { parseTimeNs } from '../../src/model/time.js';
 import { recorderProblems } from '../../src/record/native.js';
 import { record } from '../../src/record/record.js';
@@ -193,7 +193,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
   });
 
   it('--cgroup scopes to a cgroup subtree; rows carry the cgroup id and path, and the snapshot names them', async () => {
-    const root = cgroup2Root();
+    const root = cgroupV2Root();
     const name = `custody-rec-test-${process.pid}`;
     const parent = join(root, name);
     try {
@@ -276,6 +276,21 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     } finally {
       spawnSync('umount', [mnt]);
     }
+  });
+
+  it('reconstruct links recorded rows: a credential read to the connection the same process made next (rule 2)', () => {
+    const dir = tmp();
+    const secrets = join(dir, 'secrets');
+    mkdirSync(secrets);
+    writeFileSync(join(secrets, 'token'), 'not-a-real-token\n');
+    const bundle = join(dir, 'b');
+    const r = cli(['record', '-o', bundle, '--cred-prefix', `${secrets}/`, '--', 'bash', '-c', `exec 4<${secrets}/token; exec 3<>/dev/tcp/127.0.0.1/${openPort}`]);
+    expect(r.status, r.stderr).toBe(0);
+    const all = rows(bundle);
+    const open = all.find((x) => x.action === 'open' && x.target === `${secrets}/token`)!;
+    const connect = all.find((x) => x.action === 'connect' && x.dst_port === openPort)!;
+    expect(connect.process_key).toBe(open.process_key);
+    expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'credential-material', event_id: open.event_id }));
   });
 
   it('record -- false exits 1', () => {
