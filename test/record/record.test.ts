@@ -4,7 +4,7 @@
  * Needs root (or CAP_BPF + CAP_PERFMON), BTF and the built recorder; skipped with the reason
  * otherwise, unless CUSTODY_REQUIRE_BPF=1, which makes a missing prerequisite a failure.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -291,6 +291,27 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     const connect = all.find((x) => x.action === 'connect' && x.dst_port === openPort)!;
     expect(connect.process_key).toBe(open.process_key);
     expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'credential-material', event_id: open.event_id }));
+  });
+
+  it("the demo's kernel recording (fixtures/demo/record-kernel.sh): the pod's token reads and connection, attributed to ci/build-7f9c and linked", () => {
+    const dir = tmp();
+    execFileSync(process.execPath, [join(REPO, 'fixtures/demo/make-logs.mjs'), join(dir, 'logs')]);
+    const bundle = join(dir, 'bundle');
+    expect(cli(['ingest', bundle, join(dir, 'logs')]).status).toBe(0);
+    const r = spawnSync('bash', [join(REPO, 'fixtures/demo/record-kernel.sh'), bundle], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(cli(['verify', bundle]).status).toBe(0);
+    const kernel = rows(bundle).filter((x) => x.source === 'kernel');
+    expect(kernel.length).toBeGreaterThan(0);
+    for (const x of kernel.filter((k) => k.process_key)) {
+      expect(x).toMatchObject({ k8s_pod_uid: '5f0d6c1e-8a57-4c1b-9d6e-7b3a2f1c9e01', actor_type: 'workload' });
+      expect(x.attrs).toMatchObject({ runtime: 'containerd', qos: 'burstable' });
+    }
+    const connect = kernel.find((x) => x.action === 'connect')!;
+    const read = kernel.find((x) => x.action === 'open' && x.target === '/var/run/secrets/eks.amazonaws.com/serviceaccount/token')!;
+    expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'credential-material', event_id: read.event_id }));
+    expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'process-workload' }));
+    expect((connect.identity_chain as { id: string }[]).map((c) => c.id)).toEqual(expect.arrayContaining(['ci/build-7f9c', 'system:serviceaccount:ci:deployer']));
   });
 
   it('record -- false exits 1', () => {
