@@ -17,16 +17,21 @@ bash scripts/setup.sh
 rm -rf demo
 node fixtures/demo/make-logs.mjs demo/logs "${clean[@]}"
 ./bin/run.js ingest demo/bundle demo/logs
-# Real kernel evidence of the demo pod, when the recorder can run here (root, BTF, built).
-if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/btf/vmlinux ] && [ -f native/build/Release/custody_bpf.node ]; then
-  bash fixtures/demo/record-kernel.sh demo/bundle || echo "demo: kernel recording failed; the rest of the demo goes on" >&2
+# Kernel evidence of the demo pod: recorded live when the recorder can run here (root, BTF, built);
+# otherwise the recording kept in fixtures/demo/kernel (made by the same script) is opened next to it.
+bundles=(demo/bundle)
+if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/btf/vmlinux ] && [ -f native/build/Release/custody_bpf.node ] && bash fixtures/demo/record-kernel.sh demo/bundle; then
+  :
+else
+  echo "demo: not recording live (needs root, kernel BTF and the built recorder); opening the kept recording fixtures/demo/kernel" >&2
+  bundles+=(fixtures/demo/kernel)
 fi
-./bin/run.js verify demo/bundle
+for b in "${bundles[@]}"; do ./bin/run.js verify "$b"; done
 if [ -t 0 ] && [ -t 1 ]; then
   echo
   echo "Opening the timeline: ↑/↓ to move, Enter for a row's links and raw record, / to filter, ? for help, q to quit."
-  echo "Try the row 's3:GetObject s3://prod-secrets/db.env' from 203.0.113.66."
+  echo "Try the row 's3:GetObject s3://prod-secrets/db.env' from 203.0.113.66, and the kernel rows at the end (G)."
   sleep 1
-  exec ./bin/run.js reconstruct demo/bundle
+  exec ./bin/run.js reconstruct "${bundles[@]}"
 fi
-exec ./bin/run.js reconstruct demo/bundle --format table
+exec ./bin/run.js reconstruct "${bundles[@]}" --format table
