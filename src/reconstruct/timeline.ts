@@ -34,12 +34,17 @@ const ORDER = 'ORDER BY time, event_id';
 
 /** The columns the identity graph needs from issuance rows (not the whole row: there can be many). */
 const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'category', 'outcome', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'spiffe_id', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_type', 'issued_credential_expires', 'issued_to', 'target', 'host'];
-const FACT_SELECT = [
-  ...FACT_COLUMNS.map((c) => (TIME_COLUMNS.has(c) ? `epoch_ns(${c}) AS ${c}` : c)),
+/**
+ * Each fact row as one JSON object (times as decimal ns strings): DuckDB builds the text, and one
+ * JSON.parse per row is much cheaper than converting every column value to JavaScript one by one
+ * (1M-event bundle, 20k facts: ~0.55 s → ~0.3 s).
+ */
+const FACT_JSON = `CAST(json_object(${[
+  ...FACT_COLUMNS.map((c) => `'${c}', ${TIME_COLUMNS.has(c) ? `CAST(epoch_ns(${c}) AS VARCHAR)` : c}`),
   // only the parts of attrs the graph reads (token audiences, binding subjects), not the whole JSON
-  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END AS audiences",
-  "CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.binding_subjects')::VARCHAR END AS binding_subjects",
-].join(', ');
+  "'audiences', CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END",
+  "'binding_subjects', CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.binding_subjects')::VARCHAR END",
+].join(', ')}) AS VARCHAR) AS fact`;
 
 /** Kubernetes and IAM actions that create or grant a principal (rule 5). */
 const GRANT_ACTIONS = [
@@ -85,10 +90,8 @@ export class Timeline {
     const db = await Db.open();
     try {
       const { bundles, warnings } = await loadBundles(db, dirs);
-      const facts = await db.conn.runAndReadAll(
-        `SELECT ${FACT_SELECT} FROM events WHERE ${FACT_WHERE}`,
-      );
-      const rows = facts.getRowObjectsJS().map((r) => toFacts(r));
+      const facts = await db.conn.runAndReadAll(`SELECT ${FACT_JSON} FROM events WHERE ${FACT_WHERE}`);
+      const rows = (facts.getColumnsJS()[0] ?? []).map((text) => toFacts(parseFact(text as string)));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await buildCorrelations(db, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await db.conn.run('CREATE TEMP TABLE actor_credentials (id VARCHAR); CREATE TEMP TABLE workload_credentials (id VARCHAR); CREATE TEMP TABLE workload_pods (id VARCHAR)');
@@ -330,6 +333,13 @@ function safeParse(text: string): unknown {
 
 function s(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
+}
+
+/** A FACT_JSON row back to the shape toFacts reads: the ns times as bigint. */
+function parseFact(text: string): Record<string, unknown> {
+  const r = JSON.parse(text) as Record<string, unknown>;
+  for (const c of TIME_COLUMNS) if (typeof r[c] === 'string') r[c] = BigInt(r[c]);
+  return r;
 }
 
 function toFacts(r: Record<string, unknown>): RowFacts {
