@@ -39,12 +39,16 @@ const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'category', 'outco
  * JSON.parse per row is much cheaper than converting every column value to JavaScript one by one
  * (1M-event bundle, 20k facts: ~0.55 s → ~0.3 s).
  */
-const FACT_JSON = `CAST(json_object(${[
-  ...FACT_COLUMNS.map((c) => `'${c}', ${TIME_COLUMNS.has(c) ? `CAST(epoch_ns(${c}) AS VARCHAR)` : c}`),
-  // only the parts of attrs the graph reads (token audiences, binding subjects), not the whole JSON
-  "'audiences', CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.audiences')::VARCHAR END",
-  "'binding_subjects', CASE WHEN source = 'k8s_audit' THEN json_extract(attrs, '$.binding_subjects')::VARCHAR END",
-].join(', ')}) AS VARCHAR) AS fact`;
+function factJson(withAttrs: boolean): string {
+  // Only Kubernetes audit rows carry what the graph reads from attrs (token audiences, binding
+  // subjects): attrs is the widest column, so other rows' queries never name it.
+  const fromAttrs = (key: string) => (withAttrs ? `json_extract(attrs, '$.${key}')::VARCHAR` : 'NULL');
+  return `CAST(json_object(${[
+    ...FACT_COLUMNS.map((c) => `'${c}', ${TIME_COLUMNS.has(c) ? `CAST(epoch_ns(${c}) AS VARCHAR)` : c}`),
+    `'audiences', ${fromAttrs('audiences')}`,
+    `'binding_subjects', ${fromAttrs('binding_subjects')}`,
+  ].join(', ')}) AS VARCHAR) AS fact`;
+}
 
 /** Kubernetes and IAM actions that create or grant a principal (rule 5). */
 const GRANT_ACTIONS = [
@@ -60,11 +64,13 @@ const GRANT_ACTIONS = [
 const FACT_WHERE = `issued_credential_id IS NOT NULL OR issued_to IS NOT NULL
   OR (source = 'spire' AND spiffe_id IS NOT NULL AND (k8s_service_account IS NOT NULL OR k8s_pod_uid IS NOT NULL OR k8s_pod IS NOT NULL))
   OR action IN (${GRANT_ACTIONS.map((a) => `'${a}'`).join(', ')})
-  OR (source = 'spire' AND action LIKE '%Entry%')
-  OR event_id IN (SELECT event_id FROM events
-                  WHERE source = 'k8s_audit' AND k8s_pod IS NOT NULL AND k8s_namespace IS NOT NULL AND k8s_service_account IS NOT NULL
-                    AND k8s_pod_uid IN (SELECT k8s_pod_uid FROM events WHERE source = 'kernel' AND k8s_pod_uid IS NOT NULL)
-                  QUALIFY row_number() OVER (PARTITION BY k8s_pod_uid ORDER BY time, event_id) = 1)`;
+  OR (source = 'spire' AND action LIKE '%Entry%')`;
+
+/** The first audit row naming each pod the kernel saw (rule 1), as a query of its own: inside FACT_WHERE as `OR event_id IN (…)` it made DuckDB join every row. */
+const KERNEL_POD_FACTS = `SELECT * FROM events
+  WHERE source = 'k8s_audit' AND k8s_pod IS NOT NULL AND k8s_namespace IS NOT NULL AND k8s_service_account IS NOT NULL
+    AND k8s_pod_uid IN (SELECT k8s_pod_uid FROM events WHERE source = 'kernel' AND k8s_pod_uid IS NOT NULL)
+  QUALIFY row_number() OVER (PARTITION BY k8s_pod_uid ORDER BY time, event_id) = 1`;
 
 export interface TimelineOptions {
   graph?: GraphOptions;
@@ -90,7 +96,11 @@ export class Timeline {
     const db = await Db.open();
     try {
       const { bundles, warnings } = await loadBundles(db, dirs);
-      const facts = await db.conn.runAndReadAll(`SELECT ${FACT_JSON} FROM events WHERE ${FACT_WHERE}`);
+      const facts = await db.conn.runAndReadAll(
+        `SELECT ${factJson(false)} FROM events WHERE (${FACT_WHERE}) AND source <> 'k8s_audit'
+         UNION SELECT ${factJson(true)} FROM events WHERE (${FACT_WHERE}) AND source = 'k8s_audit'
+         UNION SELECT ${factJson(true)} FROM (${KERNEL_POD_FACTS})`,
+      );
       const rows = (facts.getColumnsJS()[0] ?? []).map((text) => toFacts(parseFact(text as string)));
       const graph = new IdentityGraph(rows, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
       await buildCorrelations(db, opts.graph ?? DEFAULT_GRAPH_OPTIONS);
