@@ -57,6 +57,9 @@ const OP_SQL = `CASE
     WHEN category = 'auth' AND source IN ('entra_id', 'okta') THEN 'signin ' || coalesce(target, '')
   END`;
 
+/** The only sources OP_SQL gives an operation to: rule 6 never needs another source's rows. */
+const OP_SOURCES = `'envoy', 'opa', 'k8s_audit', 'entra_id', 'okta'`;
+
 /** The caller as rule 6 compares it: workload identity first. */
 const CALLER_SQL = `coalesce(spiffe_id, actor_id, src_ip)`;
 
@@ -144,7 +147,7 @@ export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<voi
     `INSERT INTO correlated_links (a, b, rule, confidence)
      WITH keyed AS (SELECT event_id, epoch_ns(time) AS t, source, outcome, category, ${OP_SQL} AS op, ${CALLER_SQL} AS caller,
                            dst_ip, src_ip, k8s_pod, k8s_namespace, source_event_id, (${DENY_SQL}) AS is_deny
-                    FROM events),
+                    FROM events WHERE source IN (${OP_SOURCES})),
           d AS (SELECT * FROM keyed WHERE is_deny AND op IS NOT NULL),
           s AS (SELECT * FROM keyed WHERE outcome IN ('success', 'allowed') AND op IS NOT NULL AND NOT is_deny),
           gap AS (SELECT DISTINCT d.event_id AS did, s.event_id AS sid FROM d JOIN s ON d.op = s.op
