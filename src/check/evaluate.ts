@@ -227,6 +227,8 @@ function flowFacts(row: TimelineRow): FlowFacts {
 }
 
 const NOT_A_FLOW = new Set(['listen', 'close']);
+/** custody's recorder: a socket's state changes and resets follow its connect or accept row, which is the flow. */
+const KERNEL_SOCKET_STATE = new Set(['tcp_state', 'tcp_reset']);
 
 function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVisitor {
   const out: Outcome = { examined: 0, violations: [] };
@@ -237,6 +239,7 @@ function forbiddenFlow(_ctx: EvalContext, rule: RuleOf<'forbidden_flow'>): RowVi
     visit(row) {
       // A listening socket goes nowhere; a close ends a flow its connect already showed.
       if (NOT_A_FLOW.has(row.action)) return;
+      if (row.source === 'kernel' && KERNEL_SOCKET_STATE.has(row.action)) return;
       out.examined++;
       if (!rule.include_failed && (row.outcome === 'failure' || row.outcome === 'denied')) return;
       const f = flowFacts(row);
