@@ -32,6 +32,9 @@ const SELECT = [...COLUMNS.map((c) => (c.type === 'TIMESTAMP_NS' ? `epoch_ns(${c
 
 const ORDER = 'ORDER BY time, event_id';
 
+/** Up to this many rows, `rows(…, limit)` picks them by (time, event_id) first, then reads them in full. */
+const BOUNDED_HEAD_MAX = 10_000;
+
 /** The columns the identity graph needs from issuance rows (not the whole row: there can be many). */
 const FACT_COLUMNS = ['event_id', 'time', 'source', 'action', 'category', 'outcome', 'actor_id', 'actor_type', 'credential_id', 'session_issuer', 'spiffe_id', 'k8s_namespace', 'k8s_pod', 'k8s_pod_uid', 'k8s_service_account', 'k8s_node', 'issued_credential_id', 'issued_credential_type', 'issued_credential_expires', 'issued_to', 'target', 'host'];
 /**
@@ -299,14 +302,20 @@ export class TimelineQuery {
    * `narrow` is ORDER/LIMIT/OFFSET text built from numbers we computed.
    */
   private nearEnd(narrow: string, take: number): Promise<TimelineRow[]> {
+    const w = this.bounded(narrow);
+    return this.timeline.select(w.sql, w.params, `${ORDER} LIMIT ${take}`);
+  }
+
+  /** The filter narrowed to the rows `narrow` (ORDER/LIMIT/OFFSET over time, event_id) picks. */
+  private bounded(narrow: string): { sql: string; params: DuckDBValue[] } {
     const page = `(SELECT time, event_id FROM events ${this.where.sql} ${narrow})`;
-    return this.timeline.select(
-      `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${page}) AND (SELECT max(time) FROM ${page})
+    const p = this.where.params;
+    return {
+      sql: `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${page}) AND (SELECT max(time) FROM ${page})
         AND event_id IN (SELECT event_id FROM ${page})`,
       // `?` placeholders: the filter's values once for the outer WHERE and once per copy of the page query.
-      [...this.where.params, ...this.where.params, ...this.where.params, ...this.where.params],
-      `${ORDER} LIMIT ${take}`,
-    );
+      params: [...p, ...p, ...p, ...p],
+    };
   }
 
   private positionIndex(): Promise<string> {
@@ -320,6 +329,11 @@ export class TimelineQuery {
 
   /** Every row in time order (or the first `limit`), in batches. */
   rows(batch = 2048, limit?: number): AsyncGenerator<TimelineRow[]> {
+    // A short head of the timeline (`--limit`) is picked like a page near the start.
+    if (limit !== undefined && Number.isFinite(limit) && limit <= BOUNDED_HEAD_MAX) {
+      const w = this.bounded(`${ORDER} LIMIT ${Math.max(0, Math.floor(limit))}`);
+      return this.timeline.stream(w.sql, w.params, batch, limit);
+    }
     return this.timeline.stream(this.where.sql, this.where.params, batch, limit);
   }
 }

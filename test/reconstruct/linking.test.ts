@@ -174,6 +174,17 @@ describe('paging', () => {
       const expected = all.filter((r) => r.action === 's3:GetObject').map((r) => r.event_id);
       expect(expected.length).toBeGreaterThan(25);
       expect((await filtered.page(8, 6)).map((r) => r.event_id)).toEqual(expected.slice(8, 14));
+      // near either end with a filter (its bound values are used by every copy of the page query)
+      expect((await filtered.page(0, 4)).map((r) => r.event_id)).toEqual(expected.slice(0, 4));
+      expect((await filtered.page(expected.length - 3, 3)).map((r) => r.event_id)).toEqual(expected.slice(-3));
+      // the head `--limit` prints, filtered or not
+      const head = async (query: typeof q, limit: number) => {
+        const ids: string[] = [];
+        for await (const batch of query.rows(7, limit)) ids.push(...batch.map((r) => r.event_id));
+        return ids;
+      };
+      expect(await head(q, 33)).toEqual(all.slice(0, 33).map((r) => r.event_id));
+      expect(await head(filtered, 12)).toEqual(expected.slice(0, 12));
     } finally {
       tl.close();
     }
