@@ -7,6 +7,7 @@
 
 #define SI_USER 0
 #define SI_KERNEL 0x80
+#define CUSTODY_SIGCHLD 17
 
 SEC("raw_tp/signal_generate")
 int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task,
@@ -17,6 +18,12 @@ int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struc
 	__u32 target_tgid = BPF_CORE_READ(task, tgid);
 	struct custody_signal *e;
 
+	/* SIGCHLD to a parent is the kernel reporting an exit the exit row already shows, once per
+	 * process: counted as filtered, not recorded. */
+	if (sig == CUSTODY_SIGCHLD) {
+		COUNT(CUSTODY_EV_SIGNAL, filtered);
+		return 0;
+	}
 	/* In scope when the sender is, or when a tracked process is the target
 	 * (a signal from outside the tree into it is evidence too). */
 	if (!scope_pass(tgid) &&
