@@ -1,5 +1,6 @@
 import type { IngestProgress } from '../ingest/ingest.js';
 import { escapeText } from '../util/escape.js';
+import { StatusLine } from './status-line.js';
 
 /**
  * A one-line progress display on a terminal's stderr for inputs that take more than a second:
@@ -8,11 +9,13 @@ import { escapeText } from '../util/escape.js';
 export class ProgressLine {
   private readonly started = Date.now();
   private lastDraw = 0;
-  private shown = false;
+  private readonly line: StatusLine;
   private doneBytes = 0;
   private current = { index: -1, bytes: 0 };
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.line = new StatusLine(stream);
+  }
 
   update(p: IngestProgress): void {
     if (p.fileIndex !== this.current.index) {
@@ -27,13 +30,10 @@ export class ProgressLine {
     const secs = (now - this.started) / 1000;
     const name = escapeText(p.input);
     const text = `ingest: file ${p.fileIndex + 1}/${p.fileCount} · ${mb.toFixed(0)} MB read · ${(mb / secs).toFixed(0)} MB/s · ${name}`;
-    const width = (this.stream.columns ?? 100) - 1;
-    this.stream.write(`\r${text.length > width ? `${text.slice(0, width - 1)}…` : text}\u001b[K`);
-    this.shown = true;
+    this.line.draw(text);
   }
 
   done(): void {
-    if (this.shown) this.stream.write('\r\u001b[K');
-    this.shown = false;
+    this.line.done();
   }
 }

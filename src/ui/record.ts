@@ -1,6 +1,7 @@
 import type { RecordResult, RecordTick } from '../record/record.js';
 import type { RecordStats } from '../record/segment.js';
 import { escapeText } from '../util/escape.js';
+import { StatusLine } from './status-line.js';
 
 /** What `custody record` shows: a live status line on a terminal, a summary at the end. */
 
@@ -22,9 +23,11 @@ function mb(bytes: number): string {
 export class RecordStatusLine {
   private last: Record<string, number> | null = null;
   private lastMs = 0;
-  private shown = false;
+  private readonly line: StatusLine;
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.line = new StatusLine(stream);
+  }
 
   update(t: RecordTick): void {
     const now = { ...t.stats.events };
@@ -40,14 +43,11 @@ export class RecordStatusLine {
     const text =
       `record ${Math.floor(t.elapsedMs / 1000)}s · ${rate.toFixed(0)} ev/s${rates.length ? ` (${rates.join(', ')})` : ''}` +
       ` · drops ${t.liveDrops} · ${t.stats.segments} segments, ${mb(t.stats.bytesWritten)} · ring ${(t.ringFill * 100).toFixed(0)}%`;
-    const width = (this.stream.columns ?? 100) - 1;
-    this.stream.write(`\r${text.length > width ? `${text.slice(0, width - 1)}…` : text}\u001b[K`);
-    this.shown = true;
+    this.line.draw(text);
   }
 
   done(): void {
-    if (this.shown) this.stream.write('\r\u001b[K');
-    this.shown = false;
+    this.line.done();
   }
 }
 
