@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { sha256Hex } from '../util/hash.js';
 import { COLUMN_NAMES } from '../model/columns.js';
 import type { EventDraft, NormalizedEvent } from '../model/event.js';
@@ -98,7 +97,7 @@ export function stageEvent(ev: NormalizedEvent): string {
 function keepBytes(q: QuarantineRecord, text: string): QuarantineRecord {
   const buf = Buffer.from(text, 'utf8');
   q.size = buf.length;
-  q.sha256 = createHash('sha256').update(buf).digest('hex');
+  q.sha256 = sha256Hex(buf);
   if (buf.length > QUARANTINE_KEEP_BYTES) {
     q.text = buf.subarray(0, QUARANTINE_KEEP_BYTES).toString('utf8').toWellFormed();
     q.truncated = true;
@@ -113,7 +112,7 @@ export function quarantineText(ctx: FileContext, line: number | null, reason: st
 export function quarantineBad(ctx: FileContext, bad: BadPart): QuarantineRecord {
   const q: QuarantineRecord = { file: ctx.rawPath, input: ctx.input, line: bad.line, reason: bad.reason, size: bad.size };
   if (bad.bytes) {
-    q.sha256 = bad.size === bad.bytes.length ? createHash('sha256').update(bad.bytes).digest('hex') : undefined;
+    q.sha256 = bad.size === bad.bytes.length ? sha256Hex(bad.bytes) : undefined;
     q.base64 = bad.bytes.toString('base64');
     q.truncated = bad.bytes.length < bad.size;
   }

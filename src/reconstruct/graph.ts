@@ -284,10 +284,7 @@ export class IdentityGraph {
   /** The latest SPIRE row tying a SPIFFE id to Kubernetes selectors at `at`. */
   spiffeWorkload(spiffeId: string, at: bigint): RowFacts | undefined {
     const rows = this.spiffeWorkloads.get(spiffeId);
-    if (!rows) return undefined;
-    let best: RowFacts | undefined;
-    for (const r of rows) if (r.time <= at + this.opts.hostSkewNs) best = r;
-    return best;
+    return rows ? rows[lastAtOrBefore(rows, at + this.opts.hostSkewNs)] : undefined;
   }
 
   /**

@@ -278,43 +278,41 @@ export class TimelineQuery {
     const lim = Math.max(0, Math.floor(limit));
     const off = Math.max(0, Math.floor(offset));
     const near = this.timeline.nearEnd;
-    if (off < near) return this.nearEnd(`${ORDER} LIMIT ${lim} OFFSET ${off}`, lim);
+    if (off < near) return this.pageOf(this.picked(`${ORDER} LIMIT ${lim} OFFSET ${off}`), lim);
     const n = await this.count();
     if (off >= n) return [];
     const fromEnd = n - off - lim;
     if (fromEnd < near) {
       const take = Math.min(lim, n - off);
-      return this.nearEnd(`ORDER BY time DESC, event_id DESC LIMIT ${take} OFFSET ${Math.max(0, fromEnd)}`, take);
+      return this.pageOf(this.picked(`ORDER BY time DESC, event_id DESC LIMIT ${take} OFFSET ${Math.max(0, fromEnd)}`), take);
     }
     const table = await this.positionIndex();
-    return this.timeline.select(
-      `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim}) AND (SELECT max(time) FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})
-        AND event_id IN (SELECT event_id FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})`,
-      this.where.params,
-      ORDER,
-    );
+    return this.pageOf({ sql: `(SELECT time, event_id FROM ${table} WHERE pos >= ${off} AND pos < ${off + lim})`, params: [] }, lim);
   }
 
   /**
-   * A page near either end, in two steps: the top-N of (time, event_id) alone picks the page's
-   * rows cheaply, then only rows in that time span with those ids are read in full. A top-N over
-   * every column decodes every column of every row it considers (1M events: ~0.3-0.4 s → ~0.1-0.2 s).
-   * `narrow` is ORDER/LIMIT/OFFSET text built from numbers we computed.
+   * Pages are read in two steps: a cheap query picks the page's (time, event_id) — a top-N over
+   * those two columns near either end, the position index deeper in — then only the rows in that
+   * time span with those ids are read in full. A top-N over every column decodes every column of
+   * every row it considers (1M events: ~0.3-0.4 s → ~0.1-0.2 s near the ends).
    */
-  private nearEnd(narrow: string, take: number): Promise<TimelineRow[]> {
-    const w = this.bounded(narrow);
+  private pageOf(page: { sql: string; params: DuckDBValue[] }, take: number): Promise<TimelineRow[]> {
+    const w = this.within(page);
     return this.timeline.select(w.sql, w.params, `${ORDER} LIMIT ${take}`);
   }
 
-  /** The filter narrowed to the rows `narrow` (ORDER/LIMIT/OFFSET over time, event_id) picks. */
-  private bounded(narrow: string): { sql: string; params: DuckDBValue[] } {
-    const page = `(SELECT time, event_id FROM events ${this.where.sql} ${narrow})`;
-    const p = this.where.params;
+  /** The filter's rows picked by `narrow` (ORDER/LIMIT/OFFSET text built from numbers we computed), as a (time, event_id) subquery. */
+  private picked(narrow: string): { sql: string; params: DuckDBValue[] } {
+    return { sql: `(SELECT time, event_id FROM events ${this.where.sql} ${narrow})`, params: this.where.params };
+  }
+
+  /** The filter narrowed to the rows of `page`, a (time, event_id) subquery. */
+  private within(page: { sql: string; params: DuckDBValue[] }): { sql: string; params: DuckDBValue[] } {
     return {
-      sql: `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${page}) AND (SELECT max(time) FROM ${page})
-        AND event_id IN (SELECT event_id FROM ${page})`,
-      // `?` placeholders: the filter's values once for the outer WHERE and once per copy of the page query.
-      params: [...p, ...p, ...p, ...p],
+      sql: `${this.where.sql ? `${this.where.sql} AND` : 'WHERE'} time BETWEEN (SELECT min(time) FROM ${page.sql}) AND (SELECT max(time) FROM ${page.sql})
+        AND event_id IN (SELECT event_id FROM ${page.sql})`,
+      // `?` placeholders: the filter's values once for the outer WHERE, then the page's once per copy of it.
+      params: [...this.where.params, ...page.params, ...page.params, ...page.params],
     };
   }
 
@@ -331,7 +329,7 @@ export class TimelineQuery {
   rows(batch = 2048, limit?: number): AsyncGenerator<TimelineRow[]> {
     // A short head of the timeline (`--limit`) is picked like a page near the start.
     if (limit !== undefined && Number.isFinite(limit) && limit <= BOUNDED_HEAD_MAX) {
-      const w = this.bounded(`${ORDER} LIMIT ${Math.max(0, Math.floor(limit))}`);
+      const w = this.within(this.picked(`${ORDER} LIMIT ${Math.max(0, Math.floor(limit))}`));
       return this.timeline.stream(w.sql, w.params, batch, limit);
     }
     return this.timeline.stream(this.where.sql, this.where.params, batch, limit);
@@ -359,7 +357,7 @@ function s(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-/** A FACT_JSON row back to the shape toFacts reads: the ns times as bigint. */
+/** A factJson row back to the shape toFacts reads: the ns times as bigint. */
 function parseFact(text: string): Record<string, unknown> {
   const r = JSON.parse(text) as Record<string, unknown>;
   for (const c of TIME_COLUMNS) if (typeof r[c] === 'string') r[c] = BigInt(r[c]);

@@ -30,7 +30,6 @@ export const EVENT_GROUPS = {
 export type EventGroup = keyof typeof EVENT_GROUPS;
 export const EVENT_GROUP_NAMES = Object.keys(EVENT_GROUPS) as EventGroup[];
 
-
 export interface RecordOptions {
   bundle: string;
   /** stop after this long (ms); without it, at the command's exit or on abort */
