@@ -156,19 +156,30 @@ export function addonBuilt(): boolean {
   return existsSync(ADDON_PATH);
 }
 
+const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
-/** Root, or CAP_BPF and CAP_PERFMON in the effective set (from /proc/self/status). */
-export function hasBpfPrivileges(): boolean {
-  if (process.getuid?.() === 0) return true;
+/** The effective capability set (from /proc/self/status), or null when it cannot be read. */
+function effectiveCaps(): bigint | null {
   try {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    const eff = m ? BigInt(`0x${m[1]}`) : 0n;
-    return ((eff >> CAP_BPF) & 1n) === 1n && ((eff >> CAP_PERFMON) & 1n) === 1n;
+    return m ? BigInt(`0x${m[1]}`) : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/**
+ * Whether this process may load and attach eBPF programs: CAP_BPF and CAP_PERFMON, or
+ * CAP_SYS_ADMIN (which the kernel still accepts), in its effective set. Root has them unless they
+ * were dropped (a container, setpriv); uid 0 alone is not the test.
+ */
+export function hasBpfPrivileges(): boolean {
+  const eff = effectiveCaps();
+  if (eff === null) return process.getuid?.() === 0;
+  const has = (cap: bigint) => ((eff >> cap) & 1n) === 1n;
+  return has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
 }
 
 /**
@@ -184,7 +195,11 @@ export function recorderProblems(objectPath = BPF_OBJECT_PATH): string[] {
     problems.push(`kernel BTF missing (${VMLINUX_BTF}): the kernel needs CONFIG_DEBUG_INFO_BTF=y.`);
   }
   if (!hasBpfPrivileges()) {
-    problems.push('not root and no CAP_BPF + CAP_PERFMON: loading eBPF programs needs root (or both capabilities).');
+    problems.push(
+      process.getuid?.() === 0
+        ? 'root without CAP_BPF + CAP_PERFMON (capabilities dropped, e.g. in a container): loading eBPF programs needs them (or CAP_SYS_ADMIN).'
+        : 'not root and no CAP_BPF + CAP_PERFMON: loading eBPF programs needs root (or both capabilities).',
+    );
   }
   return problems;
 }
