@@ -118,6 +118,12 @@ function sourceFor(timeline: Timeline, query: TimelineQuery, title: string): Tim
 }
 
 async function runInteractive(timeline: Timeline, query: TimelineQuery, dirs: string[]): Promise<void> {
+  // Ink draws only the final frame when it believes it runs in CI (is-in-ci reads CI and CONTINUOUS_INTEGRATION
+  // once, when ink is first imported): the timeline would stay blank until exit. custody is interactive only with
+  // a terminal on stdin and stdout, so a CI variable inherited into one (a shell on a runner, tmux in a CI job)
+  // must not blank it. Nothing is spawned from here, so clearing them affects only this process.
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
   const [{ render }, React, { TimelineApp }] = await Promise.all([import('ink'), import('react'), import('../ui/timeline/App.js')]);
   const title = escapeText(dirs.join(', '));
   const app = render(React.createElement(TimelineApp, { source: sourceFor(timeline, query, title) }), { exitOnCtrlC: true });

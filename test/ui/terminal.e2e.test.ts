@@ -24,7 +24,8 @@ describe.skipIf(!hasTmux)('reconstruct in a terminal (tmux)', () => {
       }
       throw new Error(`timed out waiting for ${JSON.stringify(text)}; screen:\n${screen()}`);
     };
-    tmux('new-session', '-d', '-s', 'e2e', '-x', '160', '-y', '40', `${process.execPath} ${join(REPO, 'bin/run.js')} reconstruct ${join(dir, 'b')}; echo EXITED=$?; sleep 30`);
+    // CI=true as CI runners set it: Ink then draws only the last frame unless custody overrides it.
+    tmux('new-session', '-d', '-s', 'e2e', '-x', '160', '-y', '40', `CI=true ${process.execPath} ${join(REPO, 'bin/run.js')} reconstruct ${join(dir, 'b')}; echo EXITED=$?; sleep 30`);
     try {
       await waitFor('36 rows', 60);
       // The header can show the count before the first page of rows has loaded (rows render as …).
