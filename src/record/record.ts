@@ -69,7 +69,6 @@ export interface RecordResult {
   stoppedBy: 'command' | 'duration' | 'signal';
   /** the command's exit code (128 + signal when killed); null without a command */
   exitCode: number | null;
-  decodeErrors: number;
 }
 
 /** Why recording cannot start here, each as one sentence (exit 2); checked before anything runs. */
@@ -139,7 +138,6 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let ticker: NodeJS.Timeout | undefined;
   let running = false;
   let closed = false;
-  let decodeErrors = 0;
   let writeError: Error | null = null;
   // A failed seal (disk full, bundle removed) or poll error ends the recording at once.
   let failed!: (err: Error) => void;
@@ -188,15 +186,9 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     });
     const w = writer;
     deliver = (b) => {
-      let events;
       try {
-        events = decodeBatch(b);
-      } catch {
-        decodeErrors++; // reported in the summary: the addon and this decoder disagree
-        return;
-      }
-      try {
-        w.write(events);
+        // Records the decoder rejects (addon and decoder disagree) become gap rows, not silence.
+        w.write(decodeBatch(b, (lost) => w.lost(lost)));
       } catch (err) {
         fail(err as Error); // staging write failed (disk full): stop, do not go on silently
       }
@@ -248,7 +240,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     }
     if (writeError) throw writeError;
     closed = true;
-    return { bundle: o.bundle, stats, elapsedMs: Date.now() - started, stoppedBy: end.by, exitCode: end.code, decodeErrors };
+    return { bundle: o.bundle, stats, elapsedMs: Date.now() - started, stoppedBy: end.by, exitCode: end.code };
   } finally {
     if (ticker) clearInterval(ticker);
     if (running) await recorder?.stop();

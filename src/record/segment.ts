@@ -27,12 +27,23 @@ import { safeFileName } from '../bundle/paths.js';
 import { sqlPath, type Db } from '../util/duckdb.js';
 import type { KindCounters } from './native.js';
 import { KERNEL_SOURCE, type Attribution, type RowMapper } from './rows.js';
-import { KIND_NAMES, type KindName, type WireEvent } from './wire.js';
+import { KIND_NAMES, type KindName, type Undecodable, type WireEvent } from './wire.js';
 
 export const DEFAULT_SEGMENT_MS = 10_000;
 export const DEFAULT_SEGMENT_BYTES = 64 << 20;
 
-export type DropReason = 'ring_full' | 'rate_limited';
+/** ring_full and rate_limited are counted in the kernel; undecodable records are found by the decoder. */
+export type DropReason = 'ring_full' | 'rate_limited' | 'undecodable';
+
+/** One gap row: `kind` is 'unknown' for a record whose header names no kind the decoder knows. */
+interface Gap {
+  kind: KindName | 'unknown';
+  reason: DropReason;
+  count: number;
+  /** undecodable: bytes lost and the first decoder message */
+  bytes?: number;
+  detail?: string;
+}
 
 export interface HostInfo {
   name: string;
@@ -60,6 +71,8 @@ export interface SegmentWriterOptions {
 export interface RecordStats {
   events: Record<KindName, number>;
   drops: Record<KindName, { ring_full: number; rate_limited: number }>;
+  /** records the decoder rejected (BPF object and decoder disagree), written as gap rows too */
+  undecodable: { records: number; bytes: number };
   rows: number;
   segments: number;
   gapFiles: number;
@@ -93,6 +106,8 @@ export class SegmentWriter {
   #window!: Window;
   #baseline: Record<KindName, KindCounters>;
   #snapshotted = new Set<bigint>();
+  /** undecodable records since the last window sealed, by kind */
+  #lost = new Map<KindName | 'unknown', Gap>();
   #sealing: Promise<void> = Promise.resolve();
   #error: Error | null = null;
   #timer: NodeJS.Timeout | undefined;
@@ -107,6 +122,7 @@ export class SegmentWriter {
     this.stats = {
       events: zero(() => 0),
       drops: zero(() => ({ ring_full: 0, rate_limited: 0 })),
+      undecodable: { records: 0, bytes: 0 },
       rows: 0,
       segments: 0,
       gapFiles: 0,
@@ -180,11 +196,22 @@ export class SegmentWriter {
     return this.#rotate(false);
   }
 
+  /** Records the decoder could not read: they become gap rows of the open window (reason undecodable). */
+  lost(l: Undecodable): void {
+    const kind = l.kind ?? 'unknown';
+    const g = this.#lost.get(kind);
+    if (g) {
+      g.count += l.records;
+      g.bytes! += l.bytes;
+    } else this.#lost.set(kind, { kind, reason: 'undecodable', count: l.records, bytes: l.bytes, detail: l.detail });
+  }
+
   /** `final`: the last window; cgroups still unresolved are listed in its snapshot. */
   #rotate(final: boolean): Promise<void> {
     if (this.#error) return this.#sealing;
     const w = this.#window;
-    const gaps = this.#dropsSince();
+    const gaps: Gap[] = [...this.#dropsSince(), ...this.#lost.values()];
+    this.#lost.clear();
     if (w.rows === 0 && gaps.length === 0) return this.#sealing;
     const endBoot = this.#o.clocks().boottimeNs;
     this.#window = this.#openWindow(w.number + 1);
@@ -233,9 +260,9 @@ export class SegmentWriter {
   }
 
   /** Per-kind drops since the last call, from the kernel's cumulative counters. */
-  #dropsSince(): { kind: KindName; reason: DropReason; count: number }[] {
+  #dropsSince(): Gap[] {
     const now = this.#o.counters();
-    const out: { kind: KindName; reason: DropReason; count: number }[] = [];
+    const out: Gap[] = [];
     for (const k of KIND_NAMES) {
       const ring = now[k].ringFull - this.#baseline[k].ringFull;
       const rate = now[k].rateLimited - this.#baseline[k].rateLimited;
@@ -246,7 +273,7 @@ export class SegmentWriter {
     return out;
   }
 
-  async #seal(w: Window, gaps: { kind: KindName; reason: DropReason; count: number }[], endBoot: bigint, final: boolean): Promise<void> {
+  async #seal(w: Window, gaps: Gap[], endBoot: bigint, final: boolean): Promise<void> {
     const { bundle, db } = this.#o;
     const sealed: Entry[] = [];
     w.staging.close();
@@ -306,7 +333,12 @@ export class SegmentWriter {
         m.drops.by_kind[g.kind] = (m.drops.by_kind[g.kind] ?? 0) + g.count;
       }
     });
-    for (const g of gaps) this.stats.drops[g.kind][g.reason] += g.count;
+    for (const g of gaps) {
+      if (g.reason === 'undecodable') {
+        this.stats.undecodable.records += g.count;
+        this.stats.undecodable.bytes += g.bytes ?? 0;
+      } else this.stats.drops[g.kind as KindName][g.reason] += g.count;
+    }
     for (const e of sealed) {
       this.stats.bytesWritten += e.size;
       this.stats.files.push(e.path);
@@ -316,7 +348,7 @@ export class SegmentWriter {
     this.stats.rows += w.rows;
   }
 
-  #gapRow(rel: string, index: number, startBoot: bigint, start: bigint, end: bigint, g: { kind: KindName; reason: DropReason; count: number }): NormalizedEvent {
+  #gapRow(rel: string, index: number, startBoot: bigint, start: bigint, end: bigint, g: Gap): NormalizedEvent {
     const ref = `${rel}:${index}`;
     return {
       event_id: eventId(KERNEL_SOURCE, ref),
@@ -330,7 +362,14 @@ export class SegmentWriter {
       outcome: 'unknown',
       reason: g.reason,
       target: g.kind,
-      attrs: { kind: g.kind, drop_count: g.count, gap_end: formatTimeNs(end), reason: g.reason },
+      attrs: {
+        kind: g.kind,
+        drop_count: g.count,
+        gap_end: formatTimeNs(end),
+        reason: g.reason,
+        ...(g.bytes !== undefined ? { bytes: g.bytes } : {}),
+        ...(g.detail !== undefined ? { detail: g.detail } : {}),
+      },
     };
   }
 

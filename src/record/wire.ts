@@ -440,32 +440,63 @@ const MIN_SIZE: Record<KindName, number> = {
   signal: LAYOUT.signal.size,
 };
 
+/** Records the decoder could not turn into events: the recorder writes them as gap rows, never drops them silently. */
+export interface Undecodable {
+  /** the kind its header names, when the decoder knows it */
+  kind: KindName | null;
+  /** records lost: at least one when the framing broke (the rest of the batch cannot be split) */
+  records: number;
+  bytes: number;
+  detail: string;
+}
+
 /**
  * Decodes one batch (concatenated records, each a multiple of 8 bytes, as the
- * addon hands them over). Records of unknown kinds (a newer BPF object) are
- * skipped; a record whose size does not fit the batch is an error.
+ * addon hands them over).
+ *
+ * Without `onLost`: records of unknown kinds (a newer BPF object) are skipped and a
+ * malformed record throws. With it, every record that does not decode is reported
+ * and decoding goes on with the next one; when a record's size cannot be trusted the
+ * rest of the batch is reported as one loss, since records can no longer be told apart.
  */
-export function decodeBatch(batch: Uint8Array): WireEvent[] {
+export function decodeBatch(batch: Uint8Array, onLost?: (lost: Undecodable) => void): WireEvent[] {
   const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   const events: WireEvent[] = [];
   let off = 0;
   while (off < batch.byteLength) {
-    if (batch.byteLength - off < LAYOUT.hdr.size) {
-      throw new WireDecodeError(`truncated record header at byte ${off}`, off);
+    const rest = batch.byteLength - off;
+    if (rest < LAYOUT.hdr.size) {
+      const detail = `truncated record header at byte ${off}`;
+      if (!onLost) throw new WireDecodeError(detail, off);
+      onLost({ kind: null, records: 1, bytes: rest, detail });
+      break;
     }
     const kindNo = dv.getUint16(off + H.kind, true);
     const size = dv.getUint16(off + H.size, true);
-    if (size < LAYOUT.hdr.size || off + size > batch.byteLength) {
-      throw new WireDecodeError(`record at byte ${off} declares size ${size}, batch has ${batch.byteLength - off}`, off);
-    }
     const kind = KIND_BY_NUMBER.get(kindNo);
-    if (kind !== undefined) {
-      if (size < MIN_SIZE[kind]) {
-        throw new WireDecodeError(`${kind} record at byte ${off} is ${size} bytes, needs ${MIN_SIZE[kind]}`, off);
-      }
-      events.push(decodeRecord(kind, batch.subarray(off, off + size)));
+    if (size < LAYOUT.hdr.size || size > rest) {
+      const detail = `record at byte ${off} declares size ${size}, batch has ${rest}`;
+      if (!onLost) throw new WireDecodeError(detail, off);
+      onLost({ kind: kind ?? null, records: 1, bytes: rest, detail: `${detail}; the rest of the batch cannot be split into records` });
+      break;
     }
-    off += (size + 7) & ~7;
+    const step = Math.min((size + 7) & ~7, rest);
+    if (kind === undefined) {
+      onLost?.({ kind: null, records: 1, bytes: step, detail: `record of unknown kind ${kindNo} at byte ${off}` });
+    } else if (size < MIN_SIZE[kind]) {
+      const detail = `${kind} record at byte ${off} is ${size} bytes, needs ${MIN_SIZE[kind]}`;
+      if (!onLost) throw new WireDecodeError(detail, off);
+      onLost({ kind, records: 1, bytes: step, detail });
+    } else if (!onLost) {
+      events.push(decodeRecord(kind, batch.subarray(off, off + size)));
+    } else {
+      try {
+        events.push(decodeRecord(kind, batch.subarray(off, off + size)));
+      } catch (err) {
+        onLost({ kind, records: 1, bytes: step, detail: `${kind} record at byte ${off}: ${(err as Error).message}` });
+      }
+    }
+    off += step;
   }
   return events;
 }

@@ -66,6 +66,7 @@ export function renderRecord(r: RecordResult): string {
     lines.push(`  ${drops} events DROPPED (written as gap rows): ${by.join(', ')}`);
   } else lines.push('  no drops');
   lines.push(`  ${s.segments} segment(s), ${s.gapFiles} gap file(s), ${mb(s.bytesWritten)} sealed; check with: custody verify ${escapeText(r.bundle)}`);
-  if (r.decodeErrors > 0) lines.push(`  ${r.decodeErrors} batch(es) could not be decoded (recorder/BPF object mismatch? rebuild with npm run build:native)`);
+  const u = s.undecodable;
+  if (u.records > 0) lines.push(`  ${u.records} record(s) (${u.bytes} bytes) could not be decoded, written as gap rows (recorder and BPF object from different builds? rebuild with npm run build:native)`);
   return lines.join('\n');
 }

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { addonBuilt, loadAddon } from '../../src/record/native.js';
+import { ip4, record } from '../helpers/wire.js';
 import {
   KIND,
   KIND_MAX,
   LAYOUT,
   WIRE_VERSION,
   WireDecodeError,
+  type Undecodable,
   decodeBatch,
   formatIPv6,
   splitArgv,
@@ -27,51 +29,6 @@ describe.skipIf(!addonBuilt() && !REQUIRE_BPF)('wire layout: C (custody_wire.h v
   });
 });
 
-// ---- a small encoder writing records through LAYOUT, as the kernel would ----
-
-type StructName = keyof typeof LAYOUT;
-type Value = number | bigint | string | Uint8Array;
-
-function put(buf: Buffer, at: number, [off, size]: readonly [number, number], v: Value): void {
-  const p = at + off;
-  if (typeof v === 'bigint') buf.writeBigUInt64LE(v, p);
-  else if (typeof v === 'string') buf.write(v, p, Math.min(size, buf.length - p), 'utf8');
-  else if (v instanceof Uint8Array) buf.set(v.subarray(0, Math.min(size, buf.length - p)), p);
-  else if (size === 1) buf.writeUInt8(v, p);
-  else if (size === 2) buf.writeUInt16LE(v, p);
-  else if (v < 0) buf.writeInt32LE(v, p);
-  else buf.writeUInt32LE(v, p);
-}
-
-function record(
-  kind: number,
-  struct: StructName,
-  fields: Record<string, Value>,
-  opts: { size?: number; hdr?: Record<string, Value>; nested?: Record<string, [StructName, Record<string, Value>]> } = {},
-): Buffer {
-  const layout = LAYOUT[struct];
-  const size = opts.size ?? layout.size;
-  const buf = Buffer.alloc((size + 7) & ~7);
-  const hdr = {
-    kind, size, flags: 0, cpu: 1, ts_ns: 1_000n, start_ns: 500n, cgroup_id: 77n, tgid: 100, tid: 101, comm: 'sh',
-    ...opts.hdr,
-  };
-  for (const [name, v] of Object.entries(hdr)) put(buf, 0, LAYOUT.hdr.fields[name as keyof typeof LAYOUT.hdr.fields], v);
-  const fieldMap = layout.fields as Record<string, readonly [number, number]>;
-  for (const [name, v] of Object.entries(fields)) {
-    const f = fieldMap[name];
-    if (!f) throw new Error(`no field ${struct}.${name}`);
-    put(buf, 0, f, v);
-  }
-  for (const [name, [sub, subFields]] of Object.entries(opts.nested ?? {})) {
-    const base = fieldMap[name]![0];
-    const subMap = LAYOUT[sub].fields as Record<string, readonly [number, number]>;
-    for (const [n, v] of Object.entries(subFields)) put(buf, base, subMap[n]!, v);
-  }
-  return buf;
-}
-
-const ip4 = (...b: number[]) => Uint8Array.from(b);
 
 describe('decodeBatch', () => {
   it('decodes an exec record trimmed after its argv bytes', () => {
@@ -200,6 +157,35 @@ describe('decodeBatch', () => {
   it('rejects a record shorter than its kind needs', () => {
     const buf = record(KIND.cred, 'cred', {}, { size: 64 });
     expect(() => decodeBatch(buf)).toThrow(/cred record at byte 0 is 64 bytes, needs 192/);
+  });
+
+  it('with onLost, reports each record it cannot decode and goes on with the next', () => {
+    const lost: Undecodable[] = [];
+    const batch = Buffer.concat([
+      record(KIND.exit, 'exit', { status: 0 }, { hdr: { tgid: 1 } }),
+      record(42, 'exit', {}),
+      record(KIND.cred, 'cred', {}, { size: 64 }),
+      record(KIND.exit, 'exit', { status: 0 }, { hdr: { tgid: 2 } }),
+    ]);
+    expect(decodeBatch(batch, (l) => lost.push(l)).map((e) => e.tgid)).toEqual([1, 2]);
+    expect(lost).toEqual([
+      { kind: null, records: 1, bytes: 64, detail: 'record of unknown kind 42 at byte 64' },
+      { kind: 'cred', records: 1, bytes: 64, detail: 'cred record at byte 128 is 64 bytes, needs 192' },
+    ]);
+  });
+
+  it('with onLost, a size past the batch loses the rest of the batch as one report, keeping what came before', () => {
+    const bad = record(KIND.fork, 'fork', {});
+    bad.writeUInt16LE(4000, LAYOUT.hdr.fields.size[0]);
+    const lost: Undecodable[] = [];
+    const batch = Buffer.concat([record(KIND.exit, 'exit', {}), bad, record(KIND.exit, 'exit', {})]);
+    expect(decodeBatch(batch, (l) => lost.push(l))).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ kind: 'fork', records: 1, bytes: batch.length - 64 });
+    expect(lost[0]!.detail).toMatch(/^record at byte 64 declares size 4000/);
+    const tail: Undecodable[] = [];
+    expect(decodeBatch(batch.subarray(0, 100), (l) => tail.push(l))).toHaveLength(1);
+    expect(tail).toEqual([{ kind: null, records: 1, bytes: 36, detail: 'truncated record header at byte 64' }]);
   });
 });
 
