@@ -9,6 +9,8 @@
  *   handle_fork                 sched_process_fork   FORK, pid tree
  *   handle_exit                 sched_process_exit   EXIT, pid tree, pending cleanup
  *   handle_sys_enter/_exit      sys_enter/sys_exit   CONNECT, ACCEPT, OPEN, CRED
+ *                                                    (OPEN: matched as passed at enter,
+ *                                                    else on the opened file's path at exit)
  *   handle_inet_sock_set_state  inet_sock_set_state  TCP_STATE, socket owners
  *   handle_tcp_send_reset       tcp_send_reset       TCP_RESET
  *   handle_tcp_receive_reset    tcp_receive_reset    TCP_RESET
@@ -58,10 +60,9 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long nr)
 		p->listen_fd = BPF_CORE_READ(regs, di);
 		break;
 	case CUSTODY_EV_OPEN:
-		if (!open_enter(regs, nr, p)) {
-			COUNT(kind, filtered);
+		/* Not a credential path as passed: sys_exit matches the opened file's own path. */
+		if (!open_enter(regs, nr, p))
 			return 0;
-		}
 		break;
 	case CUSTODY_EV_CRED:
 		cred_enter(regs, nr, p);
@@ -79,16 +80,24 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	__u32 kind = syscall_kind(nr);
+	__u64 pid_tgid;
 	__u32 tid;
 	struct pending *p;
 	__u64 now;
 
 	if (!kind || !KIND_ON(kind))
 		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
+	pid_tgid = bpf_get_current_pid_tgid();
+	tid = (__u32)pid_tgid;
 	p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
+	if (!p) {
+		/* An open that did not match as passed (sys_enter kept nothing). */
+		if (kind != CUSTODY_EV_OPEN || task_is_compat(current_task()) || !scope_pass(pid_tgid >> 32))
+			return 0;
+		if (ret < 0 || !open_resolved_exit(regs, nr, ret, bpf_ktime_get_boot_ns()))
+			COUNT(kind, filtered);
 		return 0;
+	}
 	if (p->nr == nr) {
 		now = bpf_ktime_get_boot_ns();
 		switch (kind) {

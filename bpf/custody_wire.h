@@ -39,6 +39,7 @@
 #define CUSTODY_F_TRUNCATED 0x1 /* a string/argv field was cut at its bound */
 #define CUSTODY_F_NO_TASK 0x2   /* softirq/timer context: tgid/tid/comm/cgroup unknown (0) */
 #define CUSTODY_F_OWNER 0x4     /* identity is the socket's recorded owner, not current */
+#define CUSTODY_F_RESOLVED 0x8  /* open: path was resolved from the opened file; given holds the name as passed */
 
 /* Bounds */
 #define CUSTODY_COMM_LEN 16
@@ -156,8 +157,14 @@ struct custody_open {
 	__u32 mode;
 	__u32 prefix_id; /* value stored with the matching prefix (index in setCredPrefixes) */
 	__u16 path_len;  /* bytes in path, without the NUL */
-	__u16 _pad0;
-	char path[CUSTODY_PATH_LEN]; /* trimmed after path_len + NUL (rounded up to 8) */
+	__u16 given_len; /* CUSTODY_F_RESOLVED: bytes in given, without the NUL; else 0 */
+	/* Without CUSTODY_F_RESOLVED: the path as passed, matched as it was (the
+	 * record is trimmed after path_len + NUL, rounded up to 8). With it: the
+	 * opened file's path walked from its dentry up to the task's root, and
+	 * given is the name as passed (relative, through a link, /proc/self/root,
+	 * `//`, `..`); the record is trimmed after given. */
+	char path[CUSTODY_PATH_LEN];
+	char given[CUSTODY_PATH_LEN];
 };
 
 /* CUSTODY_EV_CRED operations (stable, not syscall numbers) */
@@ -254,7 +261,7 @@ CUSTODY_WIRE_CHECK(custody_exit, 64);
 CUSTODY_WIRE_CHECK(custody_tuple, 40);
 CUSTODY_WIRE_CHECK(custody_sock, 224);
 CUSTODY_WIRE_CHECK(custody_tcp, 104);
-CUSTODY_WIRE_CHECK(custody_open, 336);
+CUSTODY_WIRE_CHECK(custody_open, 592);
 CUSTODY_WIRE_CHECK(custody_cred, 192);
 CUSTODY_WIRE_CHECK(custody_signal, 88);
 CUSTODY_WIRE_CHECK(custody_config, 16);

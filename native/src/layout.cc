@@ -74,7 +74,8 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   structs.Set("open", STRUCT(custody_open)
                           .F(custody_open, hdr).F(custody_open, ret).F(custody_open, dfd)
                           .F(custody_open, flags).F(custody_open, mode).F(custody_open, prefix_id)
-                          .F(custody_open, path_len).F(custody_open, path)
+                          .F(custody_open, path_len).F(custody_open, given_len).F(custody_open, path)
+                          .F(custody_open, given)
                           .Value());
   structs.Set("ids", STRUCT(custody_ids)
                          .F(custody_ids, uid).F(custody_ids, euid).F(custody_ids, suid)

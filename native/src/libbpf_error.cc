@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 namespace custody {
 namespace {
@@ -19,13 +20,19 @@ bool log_debug = false;
 // Runs on whichever thread called into libbpf (main thread for open/load/attach).
 int PrintFn(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !log_debug) return 0;
-  char buf[4096];
+  // The verifier log comes as one message, often far over a page: format it whole, since
+  // the reason a program was rejected is at its end (the last kLogKeep bytes are kept).
   va_list copy;
   va_copy(copy, args);
-  int n = vsnprintf(buf, sizeof(buf), fmt, copy);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
   va_end(copy);
   if (n < 0) return 0;
-  if (log_debug) fputs(buf, stderr);
+  std::string buf(static_cast<size_t>(n) + 1, '\0');
+  va_copy(copy, args);
+  vsnprintf(buf.data(), buf.size(), fmt, copy);
+  va_end(copy);
+  buf.resize(static_cast<size_t>(n));
+  if (log_debug) fputs(buf.c_str(), stderr);
   if (level == LIBBPF_DEBUG) return 0;
   std::lock_guard<std::mutex> lock(log_mutex);
   log_text.append(buf);

@@ -226,6 +226,9 @@ export class RowMapper {
         row.outcome = ev.ret >= 0 ? 'success' : 'failure';
         if (ev.ret < 0) row.reason = errnoName(ev.ret);
         Object.assign(attrs, { ret: ev.ret, flags: ev.openFlags, mode: ev.mode, dfd: ev.dfd });
+        // The target is the opened file's own path when the name passed did not match as it was
+        // (relative, through a link, /proc/self/root, `//`): the name passed is kept next to it.
+        if (ev.given !== null) attrs.path_given = ev.given;
         const prefix = this.credPrefix(ev.prefixId);
         if (prefix !== undefined) attrs.cred_prefix = prefix;
         return;

@@ -39,6 +39,8 @@ export const FLAG = {
   noTask: 0x2,
   /** identity is the socket's recorded owner, not the task the event ran in */
   owner: 0x4,
+  /** open: path resolved from the opened file; `given` is the name as the call passed it */
+  resolved: 0x8,
 } as const;
 
 type Field = readonly [offset: number, size: number];
@@ -84,10 +86,10 @@ export const LAYOUT = {
     fields: { hdr: [0, 56], tuple: [56, 40], oldstate: [96, 1], newstate: [97, 1], rst: [98, 1] },
   },
   open: {
-    size: 336,
+    size: 592,
     fields: {
       hdr: [0, 56], ret: [56, 4], dfd: [60, 4], flags: [64, 4], mode: [68, 4], prefix_id: [72, 4],
-      path_len: [76, 2], path: [80, 256],
+      path_len: [76, 2], given_len: [78, 2], path: [80, 256], given: [336, 256],
     },
   },
   ids: {
@@ -229,7 +231,10 @@ export interface OpenEvent extends EventBase {
   mode: number;
   /** index of the matching prefix in the list given to setCredPrefixes */
   prefixId: number;
+  /** the path matched against the credential prefixes: as passed, or resolved (FLAG.resolved) */
   path: string;
+  /** FLAG.resolved: the name the call passed (relative, through a link, with `..` or `//`) */
+  given: string | null;
 }
 
 export interface Ids {
@@ -589,6 +594,7 @@ function decodeRecord(kind: KindName, rec: Uint8Array): WireEvent {
         mode: u32(OP.mode),
         prefixId: u32(OP.prefix_id),
         path: cstr(rec, OP.path, pathLen),
+        given: flags & FLAG.resolved ? cstr(rec, OP.given, Math.min(u16(OP.given_len), rec.byteLength - OP.given)) : null,
       };
     }
     case 'cred':

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -291,6 +291,45 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     const connect = all.find((x) => x.action === 'connect' && x.dst_port === openPort)!;
     expect(connect.process_key).toBe(open.process_key);
     expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'credential-material', event_id: open.event_id }));
+  });
+
+  it('a credential read cannot hide behind its name: relative, through a symlink, //, /proc/self/root, across a mount; matched on the opened file, the name passed kept', () => {
+    const dir = tmp();
+    const secrets = join(dir, 'secrets');
+    mkdirSync(join(secrets, 'deep/er'), { recursive: true });
+    writeFileSync(join(secrets, 'token'), 'not-a-real-token\n');
+    writeFileSync(join(secrets, 'deep/er/key'), 'not-a-real-key\n');
+    writeFileSync(join(dir, 'plain'), 'not a credential\n');
+    symlinkSync(join(secrets, 'token'), join(dir, 'link'));
+    const mnt = join(secrets, 'mnt');
+    mkdirSync(mnt);
+    const script = [
+      `cd ${secrets} && cat token`,
+      `cd ${secrets}/deep && cat er/key`,
+      `cat ${dir}/link`,
+      `cat /${secrets}/token`, // `//tmp/...`
+      `cat /proc/self/root${secrets}/token`,
+      `cd ${dir} && cat plain && cat secrets/missing`,
+      // a tmpfs mounted over a directory under the prefix, in a private mount namespace: the walk crosses the mount
+      `unshare -m sh -c 'mount -t tmpfs none ${mnt} && echo t > ${mnt}/sa-token && cd ${mnt} && cat sa-token'`,
+    ].join('; ');
+    const bundle = join(dir, 'b');
+    const r = cli(['record', '-o', bundle, '--events', 'exec,cred', '--cred-prefix', `${secrets}/`, '--', 'sh', '-c', script]);
+    expect(r.status, r.stderr).toBe(0);
+    const opens = rows(bundle).filter((x) => x.action === 'open');
+    const seen = opens.map((x) => [x.target, x.attrs!.path_given ?? null]);
+    expect(seen).toEqual([
+      [`${secrets}/token`, 'token'],
+      [`${secrets}/deep/er/key`, 'er/key'],
+      [`${secrets}/token`, `${dir}/link`],
+      [`${secrets}/token`, `/${secrets}/token`],
+      [`${secrets}/token`, `/proc/self/root${secrets}/token`],
+      [`${mnt}/sa-token`, null], // the shell's `>` names it absolutely: matched as passed
+      [`${mnt}/sa-token`, 'sa-token'],
+    ]);
+    for (const o of opens) expect(o).toMatchObject({ category: 'file', outcome: 'success', attrs: expect.objectContaining({ cred_prefix: `${secrets}/` }) });
+    // `plain` is no credential, and a relative open that failed has no file to resolve: neither is recorded
+    expect(opens.some((x) => String(x.target).endsWith('plain') || String(x.target).endsWith('missing'))).toBe(false);
   });
 
   it("the demo's kernel recording (fixtures/demo/record-kernel.sh): the pod's token reads and connection, attributed to ci/build-7f9c and linked", () => {

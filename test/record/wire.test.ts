@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { addonBuilt, loadAddon } from '../../src/record/native.js';
 import { ip4, record } from '../helpers/wire.js';
 import {
+  FLAG,
   KIND,
   KIND_MAX,
   LAYOUT,
@@ -139,6 +140,19 @@ describe('decodeBatch', () => {
       oldCaps: { effective: 0x1ffffffffffn }, newCaps: { effective: 0n },
     });
     expect(sig).toMatchObject({ kind: 'signal', sig: 10, targetTgid: 300, targetStartNs: 5n, result: 0, group: true });
+  });
+
+  it('decodes a resolved open: the walked path and the name as passed; without the flag there is no name passed', () => {
+    const path = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+    const given = '../serviceaccount/token';
+    const resolved = record(KIND.open, 'open', { ret: 3, dfd: 5, prefix_id: 0, path_len: path.length, given_len: given.length, path, given }, {
+      size: LAYOUT.open.fields.given[0] + ((given.length + 1 + 7) & ~7),
+      hdr: { flags: FLAG.resolved },
+    });
+    const plain = record(KIND.open, 'open', { ret: 3, dfd: -100, path_len: path.length, path }, { size: LAYOUT.open.fields.path[0] + ((path.length + 1 + 7) & ~7) });
+    const [a, b] = decodeBatch(Buffer.concat([resolved, plain]));
+    expect(a).toMatchObject({ kind: 'open', ret: 3, dfd: 5, path, given });
+    expect(b).toMatchObject({ kind: 'open', path, given: null });
   });
 
   it('skips records of kinds it does not know', () => {
