@@ -18,8 +18,8 @@ export const timeRangeSchema = z
 export type TimeRange = z.infer<typeof timeRangeSchema>;
 
 export const entryKindSchema = z
-  .enum(['raw', 'events', 'kernel', 'quarantine', 'snapshot', 'gaps'])
-  .describe('raw: input bytes as received; events: normalized Parquet; kernel: recorder segment; quarantine: unparsable records; snapshot: attribution tables; gaps: recorder drop windows.');
+  .enum(['raw', 'events', 'kernel', 'quarantine', 'snapshot', 'gaps', 'facts'])
+  .describe('raw: input bytes as received; events: normalized Parquet; kernel: recorder segment; quarantine: unparsable records; snapshot: attribution tables; gaps: recorder drop windows; facts: the identity-graph rows of one events part (derived, NDJSON).');
 export type EntryKind = z.infer<typeof entryKindSchema>;
 
 export const producerSchema = z

@@ -20,6 +20,7 @@ import { quarantineText, type FileContext, type QuarantineRecord } from './norma
 import type { ParserOptions, SourceParser } from './source.js';
 import { configuredParsers } from './sources/index.js';
 import { QuarantineStage, stagedToParquet } from './staging.js';
+import { FACTS_VERSION, factsPathFor, writeFacts } from '../reconstruct/facts.js';
 
 export interface IngestOptions {
   bundle: string;
@@ -227,6 +228,12 @@ export async function ingest(opts: IngestOptions): Promise<IngestSummary> {
           producer: { source: name, derived_from: state.raws },
         });
         written.push(rel);
+        // The identity graph's rows of this part, so reconstruct need not scan every row for them.
+        const factsRel = factsPathFor(rel);
+        const factsTmp = await bundle.tmpFor(factsRel);
+        const facts = await writeFacts(db, bundle.abs(rel), factsTmp);
+        await bundle.seal(factsTmp, factsRel, { kind: 'facts', rows: facts, schemaVersion: FACTS_VERSION, timeRange: null, producer: { source: name, derived_from: [rel] } });
+        written.push(factsRel);
       }
       if (state.quarantine && state.quarantine.rows > 0) {
         state.quarantine.close();

@@ -65,10 +65,15 @@ const CALLER_SQL = `coalesce(spiffe_id, actor_id, src_ip)`;
 
 const DENY_SQL = `outcome = 'denied' AND (category IN ('policy', 'enforcement') OR source IN ('k8s_audit', 'entra_id'))`;
 
-export async function buildCorrelations(db: Db, opts: GraphOptions): Promise<void> {
+/**
+ * Computes rules 2, 4 and 6 into the table `correlated_links`. Runs on a connection of its own
+ * (`db.conn` may be a second connection to the same database) so it can overlap with the
+ * identity graph's JavaScript work; its result is an ordinary table, visible to every connection.
+ */
+export async function buildCorrelations(db: Pick<Db, 'conn'>, opts: GraphOptions): Promise<void> {
   const skew = opts.hostSkewNs;
   const cloudSkew = opts.cloudSkewNs;
-  await db.conn.run(`CREATE OR REPLACE TEMP TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR, material VARCHAR)`);
+  await db.conn.run(`CREATE OR REPLACE TABLE correlated_links (a VARCHAR, b VARCHAR, rule VARCHAR, confidence VARCHAR, material VARCHAR)`);
 
   // rule 2: credential opens by the connecting process, its ancestors, or its parent's other children.
   // Connects, opens and their ancestry go to temp tables first (a recursive CTE referenced from

@@ -31,6 +31,11 @@ export class Db {
     return new Db(instance, conn);
   }
 
+  /** Another connection to the same database, for work that runs beside `conn`; close it before `close()`. */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
   close(): void {
     this.conn.closeSync();
     this.instance.closeSync();
