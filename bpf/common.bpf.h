@@ -230,9 +230,18 @@ static __always_inline void *admit_reserve(__u32 kind, __u32 tgid, __u32 size, _
 	return rate_reserve(kind, size, now);
 }
 
+/*
+ * Wakeups: by default the kernel wakes the reader whenever a record lands in
+ * an empty ring, which in a slow stream (an exec loop) is every record: a
+ * context switch per event on the same CPUs as the workload. The reader polls
+ * every few milliseconds anyway (flushMs), so records go in without a wakeup
+ * until the ring is a quarter full; then the reader is woken at once.
+ */
 static __always_inline void submit(__u32 kind, void *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
+
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	COUNT(kind, emitted);
 }
 

@@ -83,7 +83,8 @@ static __always_inline void open_exit(struct pending *p, long ret, __u64 now)
 	struct custody_open *e;
 	__u32 len = o->path_len;
 
-	e = rate_reserve(CUSTODY_EV_OPEN, sizeof(*e), now);
+	/* Matched as passed: no `given`, so its bytes are not reserved (ring space is what is reserved, not what is sent). */
+	e = rate_reserve(CUSTODY_EV_OPEN, offsetof(struct custody_open, given), now);
 	if (!e)
 		return;
 	if (len > CUSTODY_PATH_LEN - 1)

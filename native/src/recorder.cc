@@ -532,7 +532,11 @@ void Recorder::PollLoop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
+    // The BPF side wakes this thread only when the ring fills up (see submit() in
+    // bpf/common.bpf.h): a timeout is the normal way out of the poll, and what the
+    // ring holds is consumed after it either way.
     int n = ring_buffer__poll(rb_, flush_ms_);
+    if (n >= 0 || n == -EINTR) n = ring_buffer__consume(rb_);
     if (n < 0 && n != -EINTR && n != kBackpressure) {
       Flush(true);
       char text[128] = {0};
