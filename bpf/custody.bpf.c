@@ -94,7 +94,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		/* An open that did not match as passed (sys_enter kept nothing). */
 		if (kind != CUSTODY_EV_OPEN || task_is_compat(current_task()) || !scope_pass(pid_tgid >> 32))
 			return 0;
-		if (ret < 0 || !open_resolved_exit(regs, nr, ret, bpf_ktime_get_boot_ns()))
+		if (!open_resolved_exit(regs, nr, ret, bpf_ktime_get_boot_ns()))
 			COUNT(kind, filtered);
 		return 0;
 	}

@@ -10,8 +10,10 @@
  * (`cd /var/run/secrets/...; cat token`, openat on a directory fd), a symlink,
  * `/proc/self/root/...`, `//` or `..` cannot hide a credential read. Such
  * events carry CUSTODY_F_RESOLVED, the walked path, and the name as passed.
- * A failed open with a name that does not match as passed is not reported
- * (there is no file to walk from).
+ * A failed open of a relative name is matched on its directory's walked path
+ * (cwd or dirfd) with the name appended as passed; a failed open of an
+ * absolute name that does not match as passed is not reported (there is
+ * nothing to walk from).
  */
 #ifndef CUSTODY_FILE_BPF_H
 #define CUSTODY_FILE_BPF_H
@@ -195,32 +197,23 @@ static long write_down(__u64 i, void *arg)
 }
 
 /*
- * The path of the file behind fd as the current task names it: dentry names up
- * to the mount's root, across mount points (mnt_mountpoint in the parent
- * mount), until the task's root (chroot and container roots included) or the
- * root of its mount namespace. Written to w->buf (cut at CUSTODY_PATH_LEN - 1
- * bytes, w->truncated set); returns its length, or -1 when the fd has no file
- * or the walk is deeper than CUSTODY_WALK_MAX (the head would be unknown).
- * Both walks run under bpf_loop, so the verifier checks each step once.
+ * The path of (d, vm) as the current task names it: dentry names up to the
+ * mount's root, across mount points (mnt_mountpoint in the parent mount),
+ * until the task's root (chroot and container roots included) or the root of
+ * its mount namespace. Written to w->buf (cut at CUSTODY_PATH_LEN - 1 bytes,
+ * w->truncated set); returns its length, or -1 when the walk is deeper than
+ * CUSTODY_WALK_MAX (the head would be unknown). Both walks run under
+ * bpf_loop, so the verifier checks each step once.
  */
-static __always_inline long fd_path(int fd, struct path_walk *w)
+static __always_inline long walk_path(struct task_struct *task, struct dentry *d, struct vfsmount *vm, struct path_walk *w)
 {
-	struct task_struct *task = current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file = NULL;
-	struct walk_ctx c = { .w = w };
+	struct walk_ctx c = { .w = w, .d = d, .vm = vm };
 	__u32 off;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return -1;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	if (!file)
+	if (!d || !vm)
 		return -1;
 	c.mnt_off = bpf_core_field_offset(struct mount, mnt);
-	c.d = BPF_CORE_READ(file, f_path.dentry);
-	c.vm = BPF_CORE_READ(file, f_path.mnt);
-	c.m = (struct mount *)((char *)c.vm - c.mnt_off);
+	c.m = (struct mount *)((char *)vm - c.mnt_off);
 	c.root_d = BPF_CORE_READ(task, fs, root.dentry);
 	c.root_m = BPF_CORE_READ(task, fs, root.mnt);
 	w->n = 0;
@@ -238,22 +231,75 @@ static __always_inline long fd_path(int fd, struct path_walk *w)
 	return off;
 }
 
+/* The path of the file behind fd (see walk_path), or -1 when fd has no file. */
+static __always_inline long fd_path(int fd, struct path_walk *w)
+{
+	struct task_struct *task = current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return -1;
+	return walk_path(task, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), w);
+}
+
+/* The directory a relative name is looked up from: the task's cwd, or dirfd's file. */
+static __always_inline long dir_path(int dfd, struct path_walk *w)
+{
+	struct task_struct *task = current_task();
+
+	if (dfd != AT_FDCWD)
+		return fd_path(dfd, w);
+	return walk_path(task, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), w);
+}
+
 /*
- * sys_exit of an open that succeeded and did not match as passed: match the
- * opened file's walked path. Returns false when it is not a credential path.
+ * sys_exit of an open that did not match as passed: match the opened file's
+ * walked path; for a failed open of a relative name, its directory's walked
+ * path with the name appended as passed (an attempt on a credential file that
+ * does not exist or may not be read). Returns false when it is not a
+ * credential path.
  */
 static __always_inline bool open_resolved_exit(struct pt_regs *regs, long nr, long ret, __u64 now)
 {
-	__u32 zero = 0, *prefix_id;
+	__u32 zero = 0, *prefix_id, mode, oflags;
 	struct custody_open *e;
 	struct path_walk *w;
 	const char *filename;
 	long len, n;
+	__s32 dfd;
 
 	w = bpf_map_lookup_elem(&walk_scratch, &zero);
 	if (!w)
 		return false;
-	len = fd_path(ret, w);
+	filename = open_args(regs, nr, &dfd, &oflags, &mode);
+	if (ret >= 0) {
+		len = fd_path(ret, w);
+	} else {
+		char first = 0;
+
+		bpf_probe_read_user(&first, 1, filename);
+		if (first == '/' || first == 0)
+			return false; /* absolute names were matched as passed; nothing to walk from */
+		len = dir_path(dfd, w);
+		if (len <= 0 || len >= CUSTODY_PATH_LEN - 1)
+			return false;
+		if (len > 1)
+			w->buf[len++ & (CUSTODY_PATH_LEN - 1)] = '/';
+		n = bpf_probe_read_user_str(&w->buf[len & (CUSTODY_PATH_LEN - 1)], CUSTODY_PATH_LEN, filename);
+		if (n <= 1)
+			return false;
+		len += n - 1;
+		if (len > CUSTODY_PATH_LEN - 1) {
+			w->truncated = 1;
+			len = CUSTODY_PATH_LEN - 1;
+		}
+		w->buf[len & (CUSTODY_PATH_LEN - 1)] = 0;
+	}
 	if (len <= 0)
 		return false;
 	w->prefixlen = (len < CUSTODY_PREFIX_LEN ? len : CUSTODY_PREFIX_LEN) * 8;
@@ -264,7 +310,9 @@ static __always_inline bool open_resolved_exit(struct pt_regs *regs, long nr, lo
 	if (!e)
 		return true;
 	e->prefix_id = *prefix_id;
-	filename = open_args(regs, nr, &e->dfd, &e->flags, &e->mode);
+	e->dfd = dfd;
+	e->flags = oflags;
+	e->mode = mode;
 	e->ret = ret;
 	e->path_len = len & (CUSTODY_PATH_LEN - 1);
 	bpf_probe_read_kernel(e->path, sizeof(e->path), w->buf);

@@ -293,7 +293,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     expect(connect.links).toContainEqual(expect.objectContaining({ rule: 'credential-material', event_id: open.event_id }));
   });
 
-  it('a credential read cannot hide behind its name: relative, through a symlink, //, /proc/self/root, across a mount; matched on the opened file, the name passed kept', () => {
+  it('a credential read cannot hide behind its name: relative, through a symlink, //, /proc/self/root, across a mount, or failing; matched on the opened file (or its directory), the name passed kept', () => {
     const dir = tmp();
     const secrets = join(dir, 'secrets');
     mkdirSync(join(secrets, 'deep/er'), { recursive: true });
@@ -309,7 +309,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
       `cat ${dir}/link`,
       `cat /${secrets}/token`, // `//tmp/...`
       `cat /proc/self/root${secrets}/token`,
-      `cd ${dir} && cat plain && cat secrets/missing`,
+      `cd ${dir} && cat plain && cat plain-missing; cat secrets/missing`,
       // a tmpfs mounted over a directory under the prefix, in a private mount namespace: the walk crosses the mount
       `unshare -m sh -c 'mount -t tmpfs none ${mnt} && echo t > ${mnt}/sa-token && cd ${mnt} && cat sa-token'`,
     ].join('; ');
@@ -324,12 +324,14 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
       [`${secrets}/token`, `${dir}/link`],
       [`${secrets}/token`, `/${secrets}/token`],
       [`${secrets}/token`, `/proc/self/root${secrets}/token`],
+      [`${secrets}/missing`, 'secrets/missing'], // failed: its directory walked, the name appended as passed
       [`${mnt}/sa-token`, null], // the shell's `>` names it absolutely: matched as passed
       [`${mnt}/sa-token`, 'sa-token'],
     ]);
-    for (const o of opens) expect(o).toMatchObject({ category: 'file', outcome: 'success', attrs: expect.objectContaining({ cred_prefix: `${secrets}/` }) });
-    // `plain` is no credential, and a relative open that failed has no file to resolve: neither is recorded
-    expect(opens.some((x) => String(x.target).endsWith('plain') || String(x.target).endsWith('missing'))).toBe(false);
+    for (const o of opens) expect(o).toMatchObject({ category: 'file', attrs: expect.objectContaining({ cred_prefix: `${secrets}/` }) });
+    expect(opens.filter((o) => o.outcome !== 'success').map((o) => [o.target, o.outcome, o.reason])).toEqual([[`${secrets}/missing`, 'failure', 'ENOENT']]);
+    // `plain` is no credential; nor is a missing file outside the prefixes, named relatively
+    expect(opens.some((x) => String(x.target).includes('plain'))).toBe(false);
   });
 
   it("the demo's kernel recording (fixtures/demo/record-kernel.sh): the pod's token reads and connection, attributed to ci/build-7f9c and linked", () => {
