@@ -60,6 +60,15 @@ export function recorderRegistry(src: MetricsSource): Registry {
       }
     },
   });
+  new Counter({
+    name: 'custody_record_undecodable_records_total',
+    help: 'Records read from the ring that the decoder could not turn into events (BPF object and recorder from different builds); each becomes a gap row when its window seals.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(src.stats.undecodable.records);
+    },
+  });
   new Gauge({
     name: 'custody_record_ring_fill_ratio',
     help: 'Fraction of the BPF ring buffer written and not yet read.',

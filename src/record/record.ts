@@ -58,7 +58,7 @@ export interface RecordTick {
   stats: RecordStats;
   elapsedMs: number;
   ringFill: number;
-  /** drops counted by the kernel so far (gap rows are written when the window seals) */
+  /** drops so far: counted by the kernel, and records the decoder rejected (gap rows are written when the window seals) */
   liveDrops: number;
 }
 
@@ -199,7 +199,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     if (o.onTick) {
       ticker = setInterval(() => {
         const c = rec.counters();
-        const liveDrops = Object.values(c).reduce((a, k) => a + k.ringFull + k.rateLimited, 0);
+        const liveDrops = Object.values(c).reduce((a, k) => a + k.ringFull + k.rateLimited, 0) + w.stats.undecodable.records;
         o.onTick!({ stats: w.stats, elapsedMs: Date.now() - started, ringFill: rec.ringFill(), liveDrops });
       }, 1000);
     }

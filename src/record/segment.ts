@@ -71,7 +71,7 @@ export interface SegmentWriterOptions {
 export interface RecordStats {
   events: Record<KindName, number>;
   drops: Record<KindName, { ring_full: number; rate_limited: number }>;
-  /** records the decoder rejected (BPF object and decoder disagree), written as gap rows too */
+  /** records the decoder rejected (BPF object and decoder disagree), counted as they arrive; gap rows when their window seals */
   undecodable: { records: number; bytes: number };
   rows: number;
   segments: number;
@@ -198,6 +198,8 @@ export class SegmentWriter {
 
   /** Records the decoder could not read: they become gap rows of the open window (reason undecodable). */
   lost(l: Undecodable): void {
+    this.stats.undecodable.records += l.records;
+    this.stats.undecodable.bytes += l.bytes;
     const kind = l.kind ?? 'unknown';
     const g = this.#lost.get(kind);
     if (g) {
@@ -333,12 +335,8 @@ export class SegmentWriter {
         m.drops.by_kind[g.kind] = (m.drops.by_kind[g.kind] ?? 0) + g.count;
       }
     });
-    for (const g of gaps) {
-      if (g.reason === 'undecodable') {
-        this.stats.undecodable.records += g.count;
-        this.stats.undecodable.bytes += g.bytes ?? 0;
-      } else this.stats.drops[g.kind as KindName][g.reason] += g.count;
-    }
+    // (undecodable records are counted in stats as they arrive, by lost())
+    for (const g of gaps) if (g.reason !== 'undecodable') this.stats.drops[g.kind as KindName][g.reason] += g.count;
     for (const e of sealed) {
       this.stats.bytesWritten += e.size;
       this.stats.files.push(e.path);

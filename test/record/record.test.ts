@@ -443,6 +443,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     for (const family of [
       'custody_record_events_total',
       'custody_record_drops_total',
+      'custody_record_undecodable_records_total',
       'custody_record_ring_fill_ratio',
       'custody_record_segments_sealed_total',
       'custody_record_bytes_written_total',
@@ -451,6 +452,7 @@ describe.skipIf(problems.length > 0 && !REQUIRE_BPF)('custody record (root, real
     }
     expect(execCount()).toBeGreaterThan(0);
     expect(text).toContain('custody_record_drops_total{kind="exec",reason="ring_full"} 0');
+    expect(text).toContain('custody_record_undecodable_records_total 0');
     expect(text).toMatch(/custody_record_ring_fill_ratio \d/);
   });
 });
