@@ -17,10 +17,19 @@ int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struc
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 target_tgid = BPF_CORE_READ(task, tgid);
 	struct custody_signal *e;
+	int si_code;
 
-	/* SIGCHLD to a parent is the kernel reporting an exit the exit row already shows, once per
-	 * process: counted as filtered, not recorded. */
-	if (sig == CUSTODY_SIGCHLD) {
+	/* as the tracepoint itself does: SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) */
+	if ((unsigned long)info == 0)
+		si_code = SI_USER;
+	else if ((unsigned long)info == 1)
+		si_code = SI_KERNEL;
+	else
+		si_code = BPF_CORE_READ(info, si_code);
+	/* The SIGCHLD the kernel sends a parent for a child's exit or stop (si_code CLD_*, > 0)
+	 * repeats what the exit row shows, once per process: counted as filtered, not recorded.
+	 * A SIGCHLD a process sends (kill, sigqueue: si_code <= 0) is recorded like any signal. */
+	if (sig == CUSTODY_SIGCHLD && si_code > 0 && si_code != SI_KERNEL) {
 		COUNT(CUSTODY_EV_SIGNAL, filtered);
 		return 0;
 	}
@@ -36,13 +45,7 @@ int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struc
 		return 0;
 	fill_hdr(&e->hdr, CUSTODY_EV_SIGNAL, sizeof(*e), now);
 	e->sig = sig;
-	/* as the tracepoint itself does: SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) */
-	if ((unsigned long)info == 0)
-		e->si_code = SI_USER;
-	else if ((unsigned long)info == 1)
-		e->si_code = SI_KERNEL;
-	else
-		e->si_code = BPF_CORE_READ(info, si_code);
+	e->si_code = si_code;
 	e->target_tgid = target_tgid;
 	e->target_tid = BPF_CORE_READ(task, pid);
 	e->target_start_ns = leader_start(task);
