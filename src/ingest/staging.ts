@@ -72,12 +72,6 @@ export class NdjsonFile {
 }
 
 /**
- * Converts staged NDJSON files (one or more, from the processors of a run) into one
- * zstd-compressed Parquet file at `tmp`, streaming (no global sort: rows keep roughly their
- * input order, which for logs is time order, so row-group time statistics stay selective; the
- * timeline sorts when it reads). The staging files are removed.
- */
-/**
  * Rows per Parquet row group. A timeline page reads its 100 rows in full from the row groups
  * their times fall in, decoding every column of those groups: DuckDB's default (122,880) made
  * that ~0.3 s on a 1M-event bundle, 16,384 makes it ~0.15 s, for ~5 % more bytes on disk and
@@ -85,6 +79,12 @@ export class NdjsonFile {
  */
 const ROW_GROUP_ROWS = 16_384;
 
+/**
+ * Converts staged NDJSON files (one or more, from the processors of a run) into one
+ * zstd-compressed Parquet file at `tmp`, streaming (no global sort: rows keep roughly their
+ * input order, which for logs is time order, so row-group time statistics stay selective; the
+ * timeline sorts when it reads). The staging files are removed.
+ */
 export async function stagedToParquet(db: Db, paths: readonly string[], tmp: string): Promise<void> {
   try {
     const list = paths.map(sqlPath).join(', ');

@@ -4,8 +4,8 @@ import { credentialMaterialSql } from './credentials.js';
 import type { GraphOptions, Link } from './graph.js';
 
 /**
- * Links that join large sets of rows, computed in DuckDB once per timeline into the temp table
- * `correlated_links(a, b, rule, confidence, material)` (a's link to b):
+ * Links that join large sets of rows, computed in DuckDB once per timeline into the table
+ * `correlated_links(a, b, rule, confidence, material)` of the in-memory database (a's link to b):
  *
  *  - rule 2, process → credential material: a kernel connect row and the kernel opens of
  *    credential paths before it (within the window, same boot, same cgroup) by the same process or
